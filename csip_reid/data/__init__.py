@@ -1,0 +1,1 @@
+"""csip_reid.data."""
