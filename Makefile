@@ -1,0 +1,54 @@
+# csip-reid: `make demo` runs the main job, `make test` runs the test suite. Both create .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch/torchvision pins that install from this machine kind's local disk (see docs/install.md);
+# override on other machines, e.g. `make TORCH_PKGS="torch torchvision" test`.
+TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1
+REID_TEST_DATA ?= $(abspath ../shared/data)
+VIDEOS ?= $(REID_TEST_DATA)/videos
+DEMO_OUT ?= demo_out
+PYTEST_ARGS ?=
+export REID_TEST_DATA
+
+STAMP := $(VENV)/.installed
+MMPOSE_STAMP := $(VENV)/.mmpose-installed
+
+.PHONY: install mmpose test demo lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24,<26"
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q $(TORCH_PKGS)
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+# mmpose (RTMPose) cannot be a plain pip extra on this stack: a script installs it (docs/install.md).
+$(MMPOSE_STAMP): $(STAMP) scripts/install_mmpose.sh
+	PYTHON=$(PY) bash scripts/install_mmpose.sh
+	@touch $@
+
+mmpose: $(MMPOSE_STAMP)
+
+test: $(STAMP) $(MMPOSE_STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py --videos "$(VIDEOS)" --out "$(DEMO_OUT)"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check csip_reid tests bench scripts
+
+bench: $(STAMP)
+	$(PY) bench/gallery_search.py
+	$(PY) bench/index_throughput.py
+	$(PY) bench/stage_profile.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache build *.egg-info

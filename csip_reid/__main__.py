@@ -1,0 +1,3 @@
+from csip_reid.cli import main
+
+main()

@@ -1,0 +1,215 @@
+"""The ``reid`` command line.
+
+Every user error is a :class:`~csip_reid.errors.ReidError`: printed as one line on stderr with a
+non-zero exit status (``--verbose`` adds the traceback). Heavy libraries are imported inside the
+commands so ``reid --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from csip_reid import __version__
+from csip_reid.errors import ReidError
+
+
+def _setup_env() -> None:
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+
+
+def _echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class _Group(click.Group):
+    """Turns exceptions into one-line errors and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        verbose = "--verbose" in sys.argv or "-v" in sys.argv[1:2]
+        try:
+            return super().invoke(ctx)
+        except ReidError as e:
+            if verbose:
+                traceback.print_exc()
+            _echo_err(f"error: {e}")
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            _echo_err("interrupted")
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as e:  # an unexpected bug: still one line unless --verbose
+            if verbose:
+                traceback.print_exc()
+            _echo_err(f"error: unexpected {type(e).__name__}: {e} (rerun with --verbose for details)")
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reid")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+def main(verbose: bool) -> None:
+    """Video person re-identification: index videos into a gallery, query it, train and evaluate CSIP-ReID."""
+    _setup_env()
+
+
+# ----------------------------------------------------------------------------------------- index
+def _pipeline_options(f: Any) -> Any:
+    opts = [
+        click.option("--config", "config", type=click.Path(dir_okay=False), help="Pipeline YAML (see configs/pipeline.yaml)."),
+        click.option("--detector", help="Detector spec, e.g. ultralytics:yolo11n.pt or yolox:yolox_nano."),
+        click.option("--tracker", type=click.Choice(["bytetrack", "botsort"]), help="Tracker."),
+        click.option("--embedder", help="Embedder spec, e.g. onnx:osnet_x0_25_msmt17 or csip:runs/x/best.pt."),
+        click.option("--pose", help="Pose back-end: none, movenet, yolo-pose, rtmpose-s ..."),
+        click.option("--stride", type=click.IntRange(1), help="Process every N-th frame."),
+        click.option("--device", help="cpu, cuda or cuda:N."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _settings(config: str | None, **kw: Any) -> Any:
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    return PipelineSettings.load(config, **kw)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False), help="Gallery folder (created if missing).")
+@click.option("--camera", help="Camera name for these videos (default: each video's file stem).")
+@_pipeline_options
+@click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, config: str | None, detector: str | None,
+          tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
+          force: bool, as_json: bool, quiet: bool) -> None:
+    """Detect, track and embed the people in videos (files or folders) into a gallery.
+
+    Reruns skip videos already indexed; Ctrl-C keeps every finished video.
+    """
+    from csip_reid.errors import VideoError
+    from csip_reid.pipeline.indexer import Indexer
+    from csip_reid.pipeline.video import iter_video_files
+
+    if not iter_video_files(paths):
+        raise VideoError(f"no video files found in: {', '.join(paths)}")
+    settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
+                         stride=stride, device=device)
+    log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
+    summary = indexer.index(paths, camera=camera, force=force)
+    d = summary.to_dict()
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+    else:
+        click.echo(
+            f"videos: {d['videos']} (indexed {d['indexed']}, no person {d['empty']}, skipped {d['skipped']}, "
+            f"failed {d['failed']})  frames: {d['frames']}  tracklets: {d['tracklets']}  time: {d['seconds']:.1f}s"
+        )
+        for r in summary.results:
+            if r.status == "failed":
+                click.echo(f"  failed: {r.path}: {r.error}", err=True)
+    if summary.interrupted:
+        _echo_err("interrupted: finished videos are kept; rerun the same command to resume")
+        sys.exit(130)
+    if d["failed"]:
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------------------- query
+@main.command()
+@click.argument("clip", type=click.Path())
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--top-k", "top_k", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Write an HTML report with thumbnails.")
+@click.option("--track-id", type=int, help="Query this track of the clip (default: the longest).")
+@click.option("--all-tracks", is_flag=True, help="Query every track of the clip.")
+@click.option("--mode", type=click.Choice(["appearance", "skeleton", "fused"]), default="appearance", show_default=True)
+@click.option("--fuse-weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Weight of the skeleton similarity in --mode fused.")
+@click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
+@click.option("--device", help="cpu, cuda or cuda:N.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | None, track_id: int | None,
+          all_tracks: bool, mode: str, fuse_weight: float, detector: str | None, device: str | None,
+          quiet: bool) -> None:
+    """Search the gallery for the person in CLIP (the longest track unless told otherwise)."""
+    from csip_reid.pipeline.query import format_table, run_query
+
+    if track_id is not None and all_tracks:
+        raise click.UsageError("use either --track-id or --all-tracks")
+    results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
+                        fuse_weight=fuse_weight, progress=not quiet and not as_json, detector=detector,
+                        device=device)
+    if report:
+        from csip_reid.gallery.report import write_report
+
+        write_report(report, results)
+    if as_json:
+        payload = results[0].to_dict() if len(results) == 1 and not all_tracks else \
+            {"queries": [r.to_dict() for r in results]}
+        if report:
+            payload["report"] = str(Path(report).resolve())
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo("\n\n".join(format_table(r) for r in results))
+        if report:
+            click.echo(f"report: {Path(report).resolve()}")
+
+
+# --------------------------------------------------------------------------------------- gallery
+@main.group()
+def gallery() -> None:
+    """Inspect or edit a gallery."""
+
+
+@gallery.command("info")
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def gallery_info(gallery_dir: str, as_json: bool) -> None:
+    """Counts, embedder, index type and videos of a gallery."""
+    from csip_reid.gallery.store import Gallery
+
+    info = Gallery.open(gallery_dir).info()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    emb = info.get("embedder", {})
+    click.echo(f"gallery: {Path(gallery_dir).resolve()}")
+    click.echo(f"embedder: {emb.get('spec')} (dim {info.get('dim')}, fingerprint {emb.get('fingerprint')})")
+    click.echo(f"index: {info.get('index_type')}  videos: {info.get('num_videos')}  "
+               f"tracklets: {info.get('num_tracklets')}  failed: {info.get('num_failed')}")
+    for v in info.get("videos", []):
+        click.echo(f"  {v.get('status', ''):<8} {v.get('tracklets', 0):>5} tracklets  "
+                   f"{v.get('camera', '')!s:<14} {v.get('path')}")
+
+
+@gallery.command("remove")
+@click.argument("video")
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+def gallery_remove(video: str, gallery_dir: str) -> None:
+    """Remove VIDEO (path, file name or id) and its tracklets from the gallery."""
+    from csip_reid.gallery.store import Gallery
+
+    n = Gallery.open(gallery_dir).remove_video(video)
+    click.echo(f"removed {video}: {n} tracklets")
+
+
+from csip_reid.cli_train import register as _register_train  # noqa: E402
+
+_register_train(main)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

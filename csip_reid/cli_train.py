@@ -1,0 +1,137 @@
+"""``reid train``, ``reid eval``, ``reid export-dataset``, ``reid skeletons``, ``reid weights``, ``reid backends``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+DATASET_CHOICES = ["mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"]
+
+
+@click.command()
+@click.option("--config", "config", required=True, help="Model/training YAML (configs/csip_<dataset>.yaml) or a config name.")
+@click.option("--data-root", required=True, type=click.Path(file_okay=False), help="Dataset root folder.")
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), help="Dataset layout (default: from the config).")
+@click.option("--stage", type=click.Choice(["1", "2", "all"]), default="all", show_default=True)
+@click.option("--output", type=click.Path(file_okay=False), default="runs/csip", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
+@click.option("--epochs", type=int, help="Override the number of epochs of each stage run.")
+@click.option("--max-steps", type=int, help="Stop each epoch after this many steps (smoke runs).")
+def train(config: str, data_root: str, dataset: str | None, stage: str, output: str, resume: bool,
+          device: str | None, epochs: int | None, max_steps: int | None) -> None:
+    """Train CSIP-ReID: stage 1 (skeleton-image pretraining), prototypes, stage 2."""
+    from csip_reid.engine.train import train as run_train
+    from csip_reid.models.config import load_config
+
+    cfg = load_config(config)
+    dev = device or _default_device()
+    name = dataset or getattr(cfg, "dataset", None) or "custom"
+    override = None if epochs is None else {"stage1": epochs, "stage2": epochs}
+    summary = run_train(cfg, data_root=data_root, dataset=name, output=output, stage=stage, resume=resume,
+                        device=dev, epochs_override=override, max_steps=max_steps)
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
+@click.command("eval")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="CSIP-ReID checkpoint (same as --embedder csip:CKPT).")
+@click.option("--embedder", help="Any embedder spec, e.g. onnx:osnet_x0_25_msmt17.")
+@click.option("--dataset", required=True, type=click.Choice(DATASET_CHOICES))
+@click.option("--data-root", required=True, type=click.Path(file_okay=False))
+@click.option("--sampling", type=click.Choice(["rrs", "even", "stride", "dense", "all"]), default="rrs", show_default=True,
+              help="Frames per tracklet: rrs (first of T chunks), even (T evenly spaced), stride (every k-th), dense, all.")
+@click.option("--seq-len", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--frame-stride", "frame_stride", default=4, show_default=True, type=click.IntRange(1), help="k for --sampling stride.")
+@click.option("--split", default=0, show_default=True, type=click.IntRange(0, 9), help="iLIDS-VID/PRID split.")
+@click.option("--device", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_root: str, sampling: str, seq_len: int,
+             frame_stride: int, split: int, device: str | None, as_json: bool) -> None:
+    """Evaluate an embedder on a dataset: mAP and CMC rank-1/5/10/20 (market1501 protocol)."""
+    from csip_reid.data import build_dataset
+    from csip_reid.engine.evaluate import evaluate_embedder
+    from csip_reid.pipeline.embedders import create_embedder
+
+    if bool(checkpoint) == bool(embedder):
+        raise click.UsageError("give exactly one of --checkpoint or --embedder")
+    spec = f"csip:{checkpoint}" if checkpoint else embedder
+    emb = create_embedder(spec, device=device or _default_device())
+    kw: dict[str, Any] = {"split": split} if dataset in ("ilidsvid", "prid") else {}
+    ds = build_dataset(dataset, data_root, **kw)
+    res = evaluate_embedder(emb, ds, sampling=sampling, seq_len=seq_len, stride=frame_stride, progress=not as_json)
+    res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **res}
+    if as_json:
+        click.echo(json.dumps(res, indent=2, default=float))
+    else:
+        click.echo(f"{dataset} ({sampling}) with {spec}: mAP {res['mAP']:.4f}  R1 {res['r1']:.4f}  "
+                   f"R5 {res['r5']:.4f}  R10 {res['r10']:.4f}  R20 {res['r20']:.4f}  "
+                   f"queries {res.get('num_valid_queries')}")
+
+
+@click.command("export-dataset")
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--labels", type=click.Path(dir_okay=False), help="CSV tracklet_id,person (and optional split).")
+@click.option("--query-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of each person's tracklets that go to query/gallery instead of train.")
+def export_dataset(gallery_dir: str, out: str, labels: str | None, query_fraction: float) -> None:
+    """Write a gallery's tracklets (crops + skeleton JSON) in the custom training layout."""
+    from csip_reid.data.export import export_gallery
+
+    s = export_gallery(gallery_dir, out, labels=labels, query_fraction=query_fraction)
+    click.echo(json.dumps(s, indent=2))
+
+
+@click.command("skeletons")
+@click.option("--dataset", required=True, type=click.Choice(DATASET_CHOICES))
+@click.option("--data-root", required=True, type=click.Path(file_okay=False))
+@click.option("--pose", default="movenet", show_default=True, help="Pose back-end spec.")
+@click.option("--device", default=None)
+@click.option("--limit", type=int, help="Only the first N tracklets (trial runs).")
+def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit: int | None) -> None:
+    """Write CSIP-format skeleton JSON next to a dataset's frames (resumable)."""
+    from csip_reid.data.skeletonize import skeletonize_dataset
+
+    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or _default_device(), limit=limit)
+    click.echo(json.dumps(s, indent=2))
+
+
+@click.command("weights")
+def weights() -> None:
+    """List the named weights and where each one is found (or that it would be downloaded)."""
+    from csip_reid.weights import KNOWN_WEIGHTS, find_local, is_offline, weights_dirs
+
+    seen = set()
+    click.echo(f"weights folders: {', '.join(str(d) for d in weights_dirs())}  offline: {is_offline()}")
+    for info in KNOWN_WEIGHTS.values():
+        if info.name in seen:
+            continue
+        seen.add(info.name)
+        local = find_local(info.name)
+        where = str(local) if local else ("download on first use" if not is_offline() else "MISSING (offline)")
+        click.echo(f"  {info.name:<22} {info.filename:<44} {where}")
+        click.echo(f"  {'':<22} {info.description}")
+
+
+@click.command("backends")
+def backends() -> None:
+    """List the registered detectors, trackers, pose back-ends, embedders and datasets."""
+    from csip_reid.plugins import all_registries
+
+    for kind, names in all_registries().items():
+        click.echo(f"{kind}: {', '.join(names)}")
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def register(group: click.Group) -> None:
+    """Attach the commands of this module to the ``reid`` group."""
+    for cmd in (train, evaluate, export_dataset, skeletons, weights, backends):
+        group.add_command(cmd)

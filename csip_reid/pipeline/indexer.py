@@ -1,0 +1,212 @@
+"""``reid index``: videos → tracklets → (skeletons) → embeddings → gallery, resumably.
+
+A video is the unit of work: its tracklets are added to the gallery in one transaction when the
+video is finished, so a crash or Ctrl-C loses at most the video in progress, and a rerun skips every
+video whose content hash is already indexed with the same embedder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from csip_reid.errors import ConfigError, ReidError
+from csip_reid.pipeline.settings import PipelineSettings
+from csip_reid.tracklet import Tracklet
+
+
+@dataclass
+class VideoResult:
+    """Outcome of one video."""
+
+    path: str
+    status: str  # "indexed", "skipped", "failed", "empty"
+    tracklets: int = 0
+    frames: int = 0
+    failed_frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class IndexSummary:
+    """Outcome of a whole ``reid index`` run."""
+
+    results: list[VideoResult] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.results)
+
+    @property
+    def tracklets(self) -> int:
+        return sum(r.tracklets for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "videos": len(self.results),
+            "indexed": self.count("indexed"),
+            "empty": self.count("empty"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "frames": self.frames,
+            "tracklets": self.tracklets,
+            "seconds": round(self.seconds, 2),
+            "interrupted": self.interrupted,
+            "results": [r.__dict__ for r in self.results],
+        }
+
+
+def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]:
+    """What a gallery manifest stores about the embedder and the pipeline that fed it."""
+    info = dict(embedder.describe())
+    info["fingerprint"] = embedder.fingerprint()
+    info["pipeline"] = settings.to_dict()
+    return info
+
+
+class Pipeline:
+    """Detector + tracker + pose + embedder built once from :class:`PipelineSettings`."""
+
+    def __init__(self, settings: PipelineSettings, embedder: Any | None = None) -> None:
+        from csip_reid.pipeline.detectors import create_detector
+        from csip_reid.pipeline.embedders import create_embedder
+        from csip_reid.pipeline.pose import create_pose
+
+        self.settings = settings
+        self.embedder = embedder or create_embedder(settings.embedder, device=settings.device)
+        self.detector = create_detector(
+            settings.detector, device=settings.device, conf=settings.detector_conf,
+            batch_size=settings.detector_batch,
+        )
+        self.pose = create_pose(settings.pose, device=settings.device)
+        self.detector_has_keypoints = bool(getattr(self.detector, "has_keypoints", False))
+        if self.embedder.needs_skeleton and self.pose is None and not self.detector_has_keypoints:
+            raise ConfigError(
+                f"embedder {self.embedder.spec} needs skeletons: choose a pose back-end with --pose"
+            )
+
+    def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
+                  stats: dict[str, Any] | None = None) -> Iterable[Tracklet]:
+        """Finished tracklets of a video (crops sampled, not yet embedded)."""
+        from csip_reid.pipeline.extract import extract_tracklets
+
+        s = self.settings
+        return extract_tracklets(
+            str(path), self.detector, tracker_name=s.tracker, camera=camera, stride=s.stride,
+            builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
+                          "min_box_height": s.min_box_height},
+            tracker_opts=s.tracker_opts, progress=progress, stats=stats,
+        )
+
+    def complete(self, tracklets: Sequence[Tracklet]) -> None:
+        """Attach skeletons (if a pose back-end is set) and embeddings, in batches."""
+        if not tracklets:
+            return
+        if self.pose is not None or self.detector_has_keypoints:
+            from csip_reid.pipeline.pose import attach_skeletons
+
+            attach_skeletons(tracklets, self.pose, detector_has_keypoints=self.detector_has_keypoints)
+        self.embedder.embed_tracklets(list(tracklets))
+
+    def run(self, path: str | Path, camera: str | None = None, progress: bool = True,
+            batch: int = 32, stats: dict[str, Any] | None = None,
+            keep_crops: bool = False) -> list[Tracklet]:
+        """All tracklets of a video, completed. Crops are dropped after embedding unless asked."""
+        done: list[Tracklet] = []
+        pending: list[Tracklet] = []
+        for t in self.tracklets(path, camera, progress=progress, stats=stats):
+            pending.append(t)
+            if len(pending) >= batch:
+                self._flush(pending, done, keep_crops)
+        self._flush(pending, done, keep_crops)
+        return done
+
+    def _flush(self, pending: list[Tracklet], done: list[Tracklet], keep_crops: bool) -> None:
+        self.complete(pending)
+        if not keep_crops:
+            for t in pending:
+                t.crops = []  # bounded memory: keep thumbnail, skeleton and embedding only
+        done.extend(pending)
+        pending.clear()
+
+
+class Indexer:
+    """Adds videos to a gallery with a :class:`Pipeline`.
+
+    Args:
+        gallery_dir: Gallery folder (created when missing).
+        settings: Pipeline settings.
+        progress: Show progress bars.
+        log: Callable taking one line of text (status messages).
+    """
+
+    def __init__(self, gallery_dir: str | Path, settings: PipelineSettings, progress: bool = True,
+                 log: Callable[[str], None] = print) -> None:
+        from csip_reid.gallery.store import Gallery
+
+        self.settings = settings
+        self.progress = progress
+        self.log = log
+        self.pipeline = Pipeline(settings)
+        self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
+        self.fingerprint = self.pipeline.embedder.fingerprint()
+
+    def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False) -> IndexSummary:
+        """Index every video under ``paths`` (files or folders, recursive)."""
+        from tqdm import tqdm
+
+        from csip_reid.pipeline.video import iter_video_files
+
+        files = iter_video_files(paths)
+        summary = IndexSummary()
+        t0 = time.perf_counter()
+        bar = tqdm(files, desc="videos", unit="video", disable=not self.progress or len(files) < 2)
+        try:
+            for f in bar:
+                summary.results.append(self.index_video(f, camera=camera, force=force))
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            bar.close()
+            summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
+        """Index one video; errors of this video are recorded, not raised."""
+        from csip_reid.pipeline.video import VideoReader, video_content_hash
+
+        path = str(Path(path).resolve())
+        t0 = time.perf_counter()
+        try:
+            content_hash = video_content_hash(path)
+            if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
+                self.log(f"skip {path}: already indexed with this embedder")
+                return VideoResult(path, "skipped")
+            reader = VideoReader(path)
+            meta = dict(fps=reader.fps, num_frames=reader.frame_count, width=reader.width, height=reader.height)
+            reader.close()
+            stats: dict[str, Any] = {}
+            tracklets = self.pipeline.run(path, camera=camera, progress=self.progress, stats=stats)
+            cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
+            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats, **meta)
+        except ReidError as e:
+            self.gallery.mark_failed(path, str(e))
+            self.log(f"failed {path}: {e}")
+            return VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0)
+        res = VideoResult(
+            path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
+            frames=int(stats.get("frames_read", 0)), failed_frames=int(stats.get("frames_failed", 0)),
+            seconds=time.perf_counter() - t0,
+        )
+        if not tracklets:
+            self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
+        return res
