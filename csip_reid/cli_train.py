@@ -75,13 +75,15 @@ def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_ro
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--labels", type=click.Path(dir_okay=False), help="CSV tracklet_id,person (and optional split).")
-@click.option("--query-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of each person's tracklets that go to query/gallery instead of train.")
-def export_dataset(gallery_dir: str, out: str, labels: str | None, query_fraction: float) -> None:
-    """Write a gallery's tracklets (crops + skeleton JSON) in the custom training layout."""
+def export_dataset(gallery_dir: str, out: str, labels: str | None) -> None:
+    """Write a gallery's tracklets (crops + skeleton JSON) in the custom training layout.
+
+    Without --labels every tracklet becomes its own provisional identity and OUT/labels_template.csv
+    lists them for labelling; rerun with --labels once it is filled in.
+    """
     from csip_reid.data.export import export_gallery
 
-    s = export_gallery(gallery_dir, out, labels=labels, query_fraction=query_fraction)
+    s = export_gallery(gallery_dir, out, labels=labels)
     click.echo(json.dumps(s, indent=2))
 
 
