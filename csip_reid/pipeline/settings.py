@@ -22,7 +22,7 @@ class PipelineSettings:
 
     Attributes:
         detector: Detector spec (``ultralytics:yolo11n.pt``, ``yolox:yolox_nano``).
-        detector_conf: Minimum person confidence kept by the detector.
+        detector_conf: Minimum person confidence kept by the detector (low: ByteTrack uses low-score boxes in its second association).
         detector_batch: Frames per detector call.
         tracker: Tracker name (``bytetrack`` or ``botsort``).
         tracker_opts: Overrides of the tracker's YAML parameters.
@@ -36,7 +36,7 @@ class PipelineSettings:
     """
 
     detector: str = "ultralytics:yolo11n.pt"
-    detector_conf: float = 0.4
+    detector_conf: float = 0.1
     detector_batch: int = 8
     tracker: str = "bytetrack"
     tracker_opts: dict[str, Any] = field(default_factory=dict)
