@@ -153,20 +153,26 @@ def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | 
     results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
                         fuse_weight=fuse_weight, progress=not quiet and not as_json, detector=detector,
                         device=device)
+    reports = []
     if report:
         from csip_reid.gallery.report import write_report
 
-        write_report(report, results)
+        context = {"gallery": str(Path(gallery_dir).resolve()), "mode": mode, "top-k": top_k}
+        for i, r in enumerate(results):
+            out = Path(report)
+            if len(results) > 1:
+                out = out.with_name(f"{out.stem}_t{r.query['track_id']}{out.suffix}")
+            reports.append(str(write_report(out, r.query, r.hits, context=context).resolve()))
     if as_json:
         payload = results[0].to_dict() if len(results) == 1 and not all_tracks else \
             {"queries": [r.to_dict() for r in results]}
-        if report:
-            payload["report"] = str(Path(report).resolve())
+        if reports:
+            payload["reports"] = reports
         click.echo(json.dumps(payload, indent=2))
     else:
         click.echo("\n\n".join(format_table(r) for r in results))
-        if report:
-            click.echo(f"report: {Path(report).resolve()}")
+        for rp in reports:
+            click.echo(f"report: {rp}")
 
 
 # --------------------------------------------------------------------------------------- gallery
@@ -187,13 +193,17 @@ def gallery_info(gallery_dir: str, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     emb = info.get("embedder", {})
-    click.echo(f"gallery: {Path(gallery_dir).resolve()}")
-    click.echo(f"embedder: {emb.get('spec')} (dim {info.get('dim')}, fingerprint {emb.get('fingerprint')})")
-    click.echo(f"index: {info.get('index_type')}  videos: {info.get('num_videos')}  "
-               f"tracklets: {info.get('num_tracklets')}  failed: {info.get('num_failed')}")
+    idx = info.get("index", {})
+    click.echo(f"gallery: {info['path']}  ({info.get('size_bytes', 0) / 1e6:.1f} MB)")
+    click.echo(f"embedder: {emb.get('spec')} (dim {info.get('dim')}, fingerprint {info.get('fingerprint')})")
+    click.echo(f"skeleton format: {info.get('skeleton_format') or 'none'}")
+    click.echo(f"index: {idx.get('kind')} ({idx.get('ntotal')} vectors; exact up to {idx.get('exact_max')})")
+    click.echo(f"videos: {info.get('num_videos')}  tracklets: {info.get('num_tracklets')}  "
+               f"failed: {info.get('num_failed')}")
     for v in info.get("videos", []):
-        click.echo(f"  {v.get('status', ''):<8} {v.get('tracklets', 0):>5} tracklets  "
-                   f"{v.get('camera', '')!s:<14} {v.get('path')}")
+        click.echo(f"  {v.get('tracklets', 0):>5} tracklets  {v.get('camera', '')!s:<16} {v.get('path')}")
+    for v in info.get("failed", []):
+        click.echo(f"  failed: {v.get('path')}: {v.get('error')}")
 
 
 @gallery.command("remove")

@@ -21,8 +21,9 @@ DATASET_CHOICES = ["mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"]
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--epochs", type=int, help="Override the number of epochs of each stage run.")
 @click.option("--max-steps", type=int, help="Stop each epoch after this many steps (smoke runs).")
+@click.option("--split", type=click.IntRange(0, 9), help="iLIDS-VID/PRID split (default 0).")
 def train(config: str, data_root: str, dataset: str | None, stage: str, output: str, resume: bool,
-          device: str | None, epochs: int | None, max_steps: int | None) -> None:
+          device: str | None, epochs: int | None, max_steps: int | None, split: int | None) -> None:
     """Train CSIP-ReID: stage 1 (skeleton-image pretraining), prototypes, stage 2."""
     from csip_reid.engine.train import train as run_train
     from csip_reid.models.config import load_config
@@ -31,8 +32,9 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
     dev = device or _default_device()
     name = dataset or getattr(cfg, "dataset", None) or "custom"
     override = None if epochs is None else {"stage1": epochs, "stage2": epochs}
+    opts = {"split": split} if split is not None and name in ("ilidsvid", "prid") else None
     summary = run_train(cfg, data_root=data_root, dataset=name, output=output, stage=stage, resume=resume,
-                        device=dev, epochs_override=override, max_steps=max_steps)
+                        device=dev, epochs_override=override, max_steps=max_steps, dataset_options=opts)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -43,12 +45,13 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
 @click.option("--data-root", required=True, type=click.Path(file_okay=False))
 @click.option("--sampling", type=click.Choice(["rrs", "even", "stride", "dense", "all"]), default="rrs", show_default=True,
               help="Frames per tracklet: rrs (first of T chunks), even (T evenly spaced), stride (every k-th), dense, all.")
-@click.option("--seq-len", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--seq-len", type=click.IntRange(1), help="Frames per tracklet for rrs/even (default: the model's T, else 8).")
 @click.option("--frame-stride", "frame_stride", default=4, show_default=True, type=click.IntRange(1), help="k for --sampling stride.")
 @click.option("--split", default=0, show_default=True, type=click.IntRange(0, 9), help="iLIDS-VID/PRID split.")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
-def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_root: str, sampling: str, seq_len: int,
+def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_root: str, sampling: str,
+             seq_len: int | None,
              frame_stride: int, split: int, device: str | None, as_json: bool) -> None:
     """Evaluate an embedder on a dataset: mAP and CMC rank-1/5/10/20 (market1501 protocol)."""
     from csip_reid.data import build_dataset
@@ -61,6 +64,7 @@ def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_ro
     emb = create_embedder(spec, device=device or _default_device())
     kw: dict[str, Any] = {"split": split} if dataset in ("ilidsvid", "prid") else {}
     ds = build_dataset(dataset, data_root, **kw)
+    seq_len = seq_len or (emb.max_frames if checkpoint else None) or 8
     res = evaluate_embedder(emb, ds, sampling=sampling, seq_len=seq_len, stride=frame_stride, progress=not as_json)
     res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **res}
     if as_json:

@@ -64,11 +64,11 @@ def read_labels(path: str | Path) -> dict[int, tuple[str, str]]:
     return out
 
 
-def _sample_boxes(rec: dict[str, Any]) -> np.ndarray:
+def _sample_boxes(rec: Any) -> np.ndarray:
     """Boxes at the sampled frames (looked up among all observations)."""
-    frames = np.asarray(rec["frames"])
-    boxes = np.asarray(rec["boxes"], np.float32)
-    idx = np.searchsorted(frames, rec["sample_frames"])
+    frames = np.asarray(rec.frames)
+    boxes = np.asarray(rec.boxes, np.float32)
+    idx = np.searchsorted(frames, rec.sample_frames)
     idx = np.clip(idx, 0, len(frames) - 1)
     return boxes[idx]
 
@@ -99,30 +99,30 @@ def export_gallery(gallery_dir: str | Path, out: str | Path, labels: str | Path 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lab = read_labels(labels) if labels else None
-    by_video: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_video: dict[str, list[Any]] = defaultdict(list)
     template = []
     for rec in gallery.iter_tracklets():
         template.append(rec)
-        if lab is not None and rec["id"] not in lab:
+        if lab is not None and rec.id not in lab:
             continue
-        by_video[rec["video"]].append(rec)
+        by_video[rec.video].append(rec)
     if lab is None:
         with (out / "labels_template.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["tracklet_id", "person", "split", "video", "camera", "track_id", "start_s", "end_s",
                         "thumbnail"])
             for r in template:
-                w.writerow([r["id"], "", "train", r["video"], r["camera"], r["track_id"],
-                            f"{r['start_s']:.2f}", f"{r['end_s']:.2f}", r.get("thumbnail", "")])
+                w.writerow([r.id, "", "train", r.video, r.camera, r.track_id, f"{r.start_s:.2f}", f"{r.end_s:.2f}",
+                            r.thumbnail or ""])
     counts = {s: 0 for s in SPLITS}
     persons: dict[str, set[str]] = {s: set() for s in SPLITS}
     frames_written = skeleton_files = 0
     missing_videos = []
     skel_formats = set()
     for video, recs in sorted(by_video.items()):
-        wanted: dict[int, list[tuple[dict[str, Any], int, np.ndarray]]] = defaultdict(list)
+        wanted: dict[int, list[tuple[Any, int, np.ndarray]]] = defaultdict(list)
         for r in recs:
-            for j, (fi, box) in enumerate(zip(np.asarray(r["sample_frames"]), _sample_boxes(r))):
+            for j, (fi, box) in enumerate(zip(np.asarray(r.sample_frames), _sample_boxes(r))):
                 wanted[int(fi)].append((r, j, box))
         try:
             reader = VideoReader(video)
@@ -133,10 +133,10 @@ def export_gallery(gallery_dir: str | Path, out: str | Path, labels: str | Path 
         reader.end = last
         dest: dict[int, Path] = {}
         for r in recs:
-            person, split = lab[r["id"]] if lab else (f"t{r['id']:06d}", "train")
-            d = out / split / person / f"{_safe(r['camera'])}_{r['id']:06d}"
+            person, split = lab[r.id] if lab else (f"t{r.id:06d}", "train")
+            d = out / split / person / f"{_safe(r.camera)}_{r.id:06d}"
             d.mkdir(parents=True, exist_ok=True)
-            dest[r["id"]] = d
+            dest[r.id] = d
             counts[split] += 1
             persons[split].add(person)
         bar = tqdm(total=len(wanted), desc=Path(video).name, unit="frame", disable=not progress, leave=False)
@@ -145,14 +145,14 @@ def export_gallery(gallery_dir: str | Path, out: str | Path, labels: str | Path 
                 crop = _crop(frame, box)
                 if crop is None:
                     continue
-                stem = dest[r["id"]] / f"{fi:06d}"
+                stem = dest[r.id] / f"{fi:06d}"
                 cv2.imwrite(str(stem.with_suffix(".jpg")), crop)
                 frames_written += 1
-                sk = r.get("skeleton")
+                sk = r.skeleton
                 if sk is not None and j < len(sk):
-                    write_skeleton_json(stem.with_suffix(".json"), np.asarray(sk[j]), r.get("skeleton_format"))
+                    write_skeleton_json(stem.with_suffix(".json"), np.asarray(sk[j]), r.skeleton_format)
                     skeleton_files += 1
-                    skel_formats.add(r.get("skeleton_format"))
+                    skel_formats.add(r.skeleton_format)
             if fi in wanted:
                 bar.update(1)
         bar.close()
@@ -169,6 +169,6 @@ def export_gallery(gallery_dir: str | Path, out: str | Path, labels: str | Path 
         "labelled": lab is not None,
     }
     manifest = {"format": "csip-reid/custom-dataset", "source_gallery": str(Path(gallery_dir).resolve()),
-                "embedder": gallery.embedder_info.get("spec"), **summary}
+                "embedder": gallery.embedder.get("spec"), **summary}
     (out / "dataset.json").write_text(json.dumps(manifest, indent=2))
     return summary

@@ -217,7 +217,11 @@ class YoloxDetector(Detector):
 @DETECTORS.register("yolox", help="YOLOX ONNX person detector through onnxruntime")
 def _make_yolox(arg: str | None, device: str = "cpu", **options: Any) -> YoloxDetector:
     path = resolve_weights(arg or "yolox_nano", "detector weights")
-    return YoloxDetector(path, device=device, **options)
+    batch_size = options.pop("batch_size", None)
+    det = YoloxDetector(path, device=device, **options)
+    if batch_size:
+        det.batch_size = int(batch_size)
+    return det
 
 
 # -- ultralytics -----------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class Pipeline:
             )
 
     def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
-                  stats: dict[str, Any] | None = None) -> Iterable[Tracklet]:
+                  stats: Any | None = None) -> Iterable[Tracklet]:
         """Finished tracklets of a video (crops sampled, not yet embedded)."""
         from csip_reid.pipeline.extract import extract_tracklets
 
@@ -118,7 +118,7 @@ class Pipeline:
         self.embedder.embed_tracklets(list(tracklets))
 
     def run(self, path: str | Path, camera: str | None = None, progress: bool = True,
-            batch: int = 32, stats: dict[str, Any] | None = None,
+            batch: int = 32, stats: Any | None = None,
             keep_crops: bool = False) -> list[Tracklet]:
         """All tracklets of a video, completed. Crops are dropped after embedding unless asked."""
         done: list[Tracklet] = []
@@ -182,6 +182,7 @@ class Indexer:
 
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
         """Index one video; errors of this video are recorded, not raised."""
+        from csip_reid.pipeline.extract import ExtractStats
         from csip_reid.pipeline.video import VideoReader, video_content_hash
 
         path = str(Path(path).resolve())
@@ -193,18 +194,17 @@ class Indexer:
                 return VideoResult(path, "skipped")
             reader = VideoReader(path)
             meta = dict(fps=reader.fps, num_frames=reader.frame_count, width=reader.width, height=reader.height)
-            reader.close()
-            stats: dict[str, Any] = {}
+            stats = ExtractStats()
             tracklets = self.pipeline.run(path, camera=camera, progress=self.progress, stats=stats)
             cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats, **meta)
+            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(), **meta)
         except ReidError as e:
             self.gallery.mark_failed(path, str(e))
             self.log(f"failed {path}: {e}")
             return VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0)
         res = VideoResult(
             path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
-            frames=int(stats.get("frames_read", 0)), failed_frames=int(stats.get("frames_failed", 0)),
+            frames=stats.frames_read, failed_frames=stats.frames_failed,
             seconds=time.perf_counter() - t0,
         )
         if not tracklets:

@@ -30,7 +30,7 @@ class QueryResult:
 
 def gallery_settings(gallery: Any, **overrides: Any) -> PipelineSettings:
     """The pipeline settings stored in a gallery manifest, with explicit overrides applied."""
-    emb = gallery.embedder_info
+    emb = gallery.embedder
     stored = dict(emb.get("pipeline") or {})
     stored["embedder"] = emb.get("spec", stored.get("embedder"))
     stored.update({k: v for k, v in overrides.items() if v is not None})
@@ -86,9 +86,9 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
     if mode not in MODES:
         raise GalleryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     clip = str(clip)
-    VideoReader(clip).close()  # fail early with a clear message on a bad clip
+    VideoReader(clip)  # fail early with a clear message on a bad clip
     gallery = Gallery.open(gallery_dir)
-    if gallery.count() == 0:
+    if len(gallery) == 0:
         raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
     settings = gallery_settings(gallery, **overrides)
     embedder = create_embedder(settings.embedder, device=settings.device)

@@ -1,0 +1,59 @@
+"""Helpers for end-to-end CLI tests on real video (imported by the tests and conftest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Person time segments of the Intel sample (frame ranges, from the test material README).
+INTEL_SEGMENTS = [(70, 190), (230, 440), (510, 690), (750, 860), (940, 1190), (1240, 1350)]
+
+
+def run_reid(*args: str, env_extra: dict | None = None, check: bool = False, timeout: int = 600):
+    """Run the real console entry point in a subprocess; returns CompletedProcess."""
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    p = subprocess.run([sys.executable, "-m", "csip_reid.cli", *args], capture_output=True, text=True,
+                       env=env, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"reid {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def cut_clip(src: Path, dst: Path, start: int, end: int) -> Path:
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(end - start):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        out.write(frame)
+    out.release()
+    cap.release()
+    return dst
+
+
+def black_video(dst: Path, n: int = 30, size=(320, 240)) -> Path:
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    for i in range(n):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        cv2.putText(frame, str(i), (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (40, 40, 40), 2)
+        out.write(frame)
+    out.release()
+    return dst
+
+
+def gallery_info(gallery: Path) -> dict:
+    return json.loads(run_reid("gallery", "info", "--gallery", str(gallery), "--json", check=True).stdout)
+
+
+OFFLINE_ARGS = ("--detector", "yolox:yolox_nano", "--embedder", "onnx:osnet_x0_25_msmt17", "-q")
