@@ -158,7 +158,7 @@ def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | 
         from csip_reid.gallery.report import write_report
 
         context = {"gallery": str(Path(gallery_dir).resolve()), "mode": mode, "top-k": top_k}
-        for i, r in enumerate(results):
+        for r in results:
             out = Path(report)
             if len(results) > 1:
                 out = out.with_name(f"{out.stem}_t{r.query['track_id']}{out.suffix}")

@@ -22,8 +22,10 @@ DATASET_CHOICES = ["mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"]
 @click.option("--epochs", type=int, help="Override the number of epochs of each stage run.")
 @click.option("--max-steps", type=int, help="Stop each epoch after this many steps (smoke runs).")
 @click.option("--split", type=click.IntRange(0, 9), help="iLIDS-VID/PRID split (default 0).")
+@click.option("--skeletons", "skeleton_dir", help="Skeleton folder: auto (default), none, or a folder written by `reid skeletons --out`.")
 def train(config: str, data_root: str, dataset: str | None, stage: str, output: str, resume: bool,
-          device: str | None, epochs: int | None, max_steps: int | None, split: int | None) -> None:
+          device: str | None, epochs: int | None, max_steps: int | None, split: int | None,
+          skeleton_dir: str | None) -> None:
     """Train CSIP-ReID: stage 1 (skeleton-image pretraining), prototypes, stage 2."""
     from csip_reid.engine.train import train as run_train
     from csip_reid.models.config import load_config
@@ -32,9 +34,11 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
     dev = device or _default_device()
     name = dataset or getattr(cfg, "dataset", None) or "custom"
     override = None if epochs is None else {"stage1": epochs, "stage2": epochs}
-    opts = {"split": split} if split is not None and name in ("ilidsvid", "prid") else None
+    opts: dict[str, Any] = {"split": split} if split is not None and name in ("ilidsvid", "prid") else {}
+    if skeleton_dir:
+        opts["skeletons"] = skeleton_dir if skeleton_dir in ("auto", "none") else str(Path(skeleton_dir).resolve())
     summary = run_train(cfg, data_root=data_root, dataset=name, output=output, stage=stage, resume=resume,
-                        device=dev, epochs_override=override, max_steps=max_steps, dataset_options=opts)
+                        device=dev, epochs_override=override, max_steps=max_steps, dataset_options=opts or None)
     click.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -97,11 +101,15 @@ def export_dataset(gallery_dir: str, out: str, labels: str | None) -> None:
 @click.option("--pose", default="movenet", show_default=True, help="Pose back-end spec.")
 @click.option("--device", default=None)
 @click.option("--limit", type=int, help="Only the first N tracklets (trial runs).")
-def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit: int | None) -> None:
-    """Write CSIP-format skeleton JSON next to a dataset's frames (resumable)."""
+@click.option("--out", type=click.Path(file_okay=False), help="Write here instead of DATA_ROOT/skeletons (read-only datasets).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit: int | None, out: str | None,
+              quiet: bool) -> None:
+    """Write CSIP-format skeleton JSON for a dataset's frames (resumable)."""
     from csip_reid.data.skeletonize import skeletonize_dataset
 
-    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or _default_device(), limit=limit)
+    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or _default_device(), limit=limit,
+                            out=out, progress=not quiet)
     click.echo(json.dumps(s, indent=2))
 
 

@@ -10,6 +10,7 @@ _MODULES = (
     "csip_reid.pipeline.pose",
     "csip_reid.pipeline.onnx_embedder",
     "csip_reid.models.embedder",
+    "csip_reid.models.skeleton_embedder",
     "csip_reid.data",
 )
 

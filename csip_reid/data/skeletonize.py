@@ -8,7 +8,9 @@ JSON per frame:
 
 * ``custom`` datasets: next to the frame (``<frame stem>.json``);
 * every other dataset: ``<root>/skeletons/<frame folder relative to root>/<frame stem>.json``,
-  where the dataset readers look for them.
+  where the dataset readers look for them;
+* with ``out``: ``<out>/<frame folder relative to root>/<frame stem>.json`` (read-only datasets;
+  ``reid train --skeletons <out>`` then reads them).
 
 A tracklet whose files all exist is skipped, so an interrupted run resumes where it stopped.
 """
@@ -27,13 +29,13 @@ from csip_reid.data.skeleton_io import write_skeleton_json
 from csip_reid.errors import DatasetError
 
 
-def skeleton_target(root: Path, frame: str, dataset: str) -> Path:
-    """Where the skeleton JSON of ``frame`` goes for this dataset kind."""
+def skeleton_target(root: Path, frame: str, dataset: str, out: Path | None = None) -> Path:
+    """Where the skeleton JSON of ``frame`` goes (``out`` overrides ``<root>/skeletons``)."""
     f = Path(frame)
-    if dataset == "custom":
+    if dataset == "custom" and out is None:
         return f.with_suffix(".json")
     rel = Path(os.path.relpath(f.parent, root))
-    return root / "skeletons" / rel / (f.stem + ".json")
+    return (out or root / "skeletons") / rel / (f.stem + ".json")
 
 
 def _unique_records(ds: Any) -> list[TrackletRecord]:
@@ -49,7 +51,7 @@ def _unique_records(ds: Any) -> list[TrackletRecord]:
 
 def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movenet", device: str = "cpu",
                         limit: int | None = None, batch_size: int = 32, min_score: float = 0.2,
-                        progress: bool = True) -> dict[str, Any]:
+                        progress: bool = True, out: str | Path | None = None) -> dict[str, Any]:
     """Write skeleton JSON for the frames of ``dataset`` under ``data_root``; returns counts.
 
     Args:
@@ -61,6 +63,8 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
         batch_size: Frames per pose-model call.
         min_score: Keypoint confidence below which a joint is missing.
         progress: Show a progress bar.
+        out: Write under this folder instead (for read-only datasets); pass the same folder to
+            ``reid train --skeletons``.
     """
     from csip_reid.data import build_dataset
     from csip_reid.data.loaders import read_bgr
@@ -73,7 +77,8 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
         raise DatasetError("reid skeletons needs a pose back-end, not 'none'")
     ds = build_dataset(dataset, root, skeletons="none")
     records = _unique_records(ds)[: limit or None]
-    probe = root / "skeletons" if dataset != "custom" else root
+    out_dir = Path(out).resolve() if out else None
+    probe = out_dir or (root / "skeletons" if dataset != "custom" else root)
     try:
         probe.mkdir(parents=True, exist_ok=True)
         test = probe / ".write_test"
@@ -83,7 +88,7 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
         raise DatasetError(f"cannot write skeletons under {probe}: {e}") from None
     done = skipped = frames = 0
     for rec in tqdm(records, desc=f"skeletons ({pose})", unit="tracklet", disable=not progress):
-        targets = [skeleton_target(root, f, dataset) for f in rec.frames]
+        targets = [skeleton_target(root, f, dataset, out_dir) for f in rec.frames]
         if all(t.is_file() for t in targets):
             skipped += 1
             continue
@@ -95,5 +100,5 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
             write_skeleton_json(t, sk, H36M_2D)
         done += 1
         frames += len(targets)
-    return {"dataset": dataset, "root": str(root), "pose": pose, "tracklets_written": done,
+    return {"dataset": dataset, "root": str(root), "out": str(probe), "pose": pose, "tracklets_written": done,
             "tracklets_skipped": skipped, "frames_written": frames, "format": H36M_2D}

@@ -80,6 +80,12 @@ class CSIPEmbedder(Embedder):
             out.append(feats.float().cpu().numpy())
         return l2_normalize(np.concatenate(out, 0))
 
+    def embed_skeletons(self, skeletons: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Skeleton-space vectors from this checkpoint's skeleton encoder (for ``--mode fused``)."""
+        from csip_reid.models.skeleton_embedder import skeleton_features
+
+        return skeleton_features(self.model.skeleton, skeletons, self.max_frames, self.device)
+
 
 @EMBEDDERS.register("csip", help="CSIP-ReID checkpoint trained with `reid train` (RGB-only inference)")
 def _make_csip(arg: str | None, device: str = "cpu", **options: Any) -> CSIPEmbedder:

@@ -73,14 +73,36 @@ def _clip(xyxy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 # -- YOLOX (ONNX) --------------------------------------------------------------------------------
-def _onnx_session(path: str | Path, device: str) -> Any:
+def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = None) -> Any:
+    """An onnxruntime session that shares the CPU well with the rest of the pipeline.
+
+    Intra-op threads default to torch's thread count (the one process-wide setting, which users
+    change with ``OMP_NUM_THREADS`` or ``torch.set_num_threads``), and idle pool threads sleep
+    instead of spinning. The detector, the ReID model, the pose model and the decoding thread take
+    turns on the same cores; a spinning pool burns the core the next stage needs. On a busy
+    2-core machine this made YOLOX-Nano 2-3x faster (see ``bench/README.md``).
+
+    Args:
+        path: ONNX file.
+        device: ``cpu`` or ``cuda[:N]`` (CUDA when onnxruntime has the CUDA provider).
+        threads: Intra-op threads (default: ``torch.get_num_threads()``).
+
+    Raises:
+        WeightsNotFoundError: The file is not a loadable ONNX model.
+    """
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types
@@ -98,7 +120,7 @@ def is_yolox_onnx(path: str | Path) -> bool:
     ``A`` equals the number of grid cells at strides 8/16/32 for ``H x W``. Ultralytics exports
     put the anchors last (``(B, 4 + C, A)``) and are therefore not YOLOX-shaped.
     """
-    sess = _onnx_session(path, "cpu")
+    sess = onnx_session(path, "cpu", threads=1)
     inp, out = sess.get_inputs()[0].shape, sess.get_outputs()[0].shape
     if len(inp) != 4 or len(out) != 3:
         return False
@@ -140,7 +162,7 @@ class YoloxDetector(Detector):
         self.conf = float(conf)
         self.iou = float(iou)
         self.class_id = int(class_id)
-        self.session = _onnx_session(path, device)
+        self.session = onnx_session(path, device)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         size = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)

@@ -7,6 +7,7 @@ can never be searched with vectors of another (index and query cannot disagree).
 Specs (``--embedder``):
     * ``onnx:PATH_OR_NAME`` any ONNX person-ReID model (``onnx:osnet_x0_25_msmt17``).
     * ``csip:CHECKPOINT`` a CSIP-ReID checkpoint trained with ``reid train``.
+    * ``skeleton:CHECKPOINT`` the skeleton encoder of such a checkpoint alone (needs ``--pose``).
 """
 
 from __future__ import annotations
@@ -55,15 +56,20 @@ class CropPreprocess:
 
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """BGR uint8 crops → (N, 3, H, W) float32 batch."""
-        out = np.empty((len(crops), 3, self.height, self.width), np.float32)
-        mean = np.asarray(self.mean, np.float32).reshape(3, 1, 1)
-        std = np.asarray(self.std, np.float32).reshape(3, 1, 1)
+        # resize one by one (sizes differ), then convert the whole batch at once: a few large
+        # numpy operations instead of several small ones per crop
+        batch = np.empty((len(crops), self.height, self.width, 3), np.uint8)
         interp = _INTERP[self.interpolation]
         for i, crop in enumerate(crops):
-            img = cv2.resize(crop, (self.width, self.height), interpolation=interp)
-            if self.rgb:
-                img = img[:, :, ::-1]
-            out[i] = (img.transpose(2, 0, 1).astype(np.float32) * self.scale - mean) / std
+            batch[i] = cv2.resize(crop, (self.width, self.height), interpolation=interp)
+        if self.rgb:
+            batch = batch[..., ::-1]
+        mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, 3, 1, 1)
+        out = batch.transpose(0, 3, 1, 2).astype(np.float32, order="C")
+        out *= np.float32(self.scale)
+        out -= mean
+        out /= std
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,10 +171,8 @@ EMBEDDERS: Registry[Embedder] = Registry("embedder")
 def create_embedder(spec: str, device: str = "cpu", **options: Any) -> Embedder:
     """Build an embedder from a spec such as ``onnx:osnet_x0_25_msmt17`` or ``csip:run/best.pt``."""
     # Importing the modules registers their back-ends.
+    from csip_reid.models import embedder as _csip  # noqa: F401
+    from csip_reid.models import skeleton_embedder as _skel  # noqa: F401
     from csip_reid.pipeline import onnx_embedder  # noqa: F401
 
-    try:
-        from csip_reid.models import embedder as _csip  # noqa: F401
-    except ImportError:
-        pass
     return EMBEDDERS.create(spec, device=device, **options)

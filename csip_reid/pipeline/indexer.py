@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from csip_reid.errors import ConfigError, ReidError
 from csip_reid.pipeline.settings import PipelineSettings
+from csip_reid.pipeline.skeleton import H36M_2D, attach_skeletons, check_skeleton_format
 from csip_reid.tracklet import Tracklet
 
 
@@ -70,6 +73,9 @@ def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]
     info = dict(embedder.describe())
     info["fingerprint"] = embedder.fingerprint()
     info["pipeline"] = settings.to_dict()
+    info["model_skeleton_format"] = info.get("skeleton_format")
+    # what the gallery stores: skeletons from our pose stage, or none
+    info["skeleton_format"] = H36M_2D if settings.pose not in (None, "", "none") else None
     return info
 
 
@@ -89,10 +95,19 @@ class Pipeline:
         )
         self.pose = create_pose(settings.pose, device=settings.device)
         self.detector_has_keypoints = bool(getattr(self.detector, "has_keypoints", False))
-        if self.embedder.needs_skeleton and self.pose is None and not self.detector_has_keypoints:
-            raise ConfigError(
-                f"embedder {self.embedder.spec} needs skeletons: choose a pose back-end with --pose"
-            )
+        self.skeleton_format = H36M_2D if self.pose is not None else None
+        if self.embedder.needs_skeleton:
+            if self.pose is None:
+                raise ConfigError(
+                    f"embedder {self.embedder.spec} needs skeletons: choose a pose back-end with --pose"
+                )
+            check_skeleton_format(self.embedder.skeleton_format, self.skeleton_format)
+        # A second, skeleton vector space (for `reid query --mode fused`) when the model's skeleton
+        # encoder was trained on the skeletons this pipeline makes.
+        self.skeleton_space = bool(
+            self.pose is not None and hasattr(self.embedder, "embed_skeletons")
+            and self.embedder.skeleton_format == self.skeleton_format
+        )
 
     def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
                   stats: Any | None = None) -> Iterable[Tracklet]:
@@ -111,11 +126,14 @@ class Pipeline:
         """Attach skeletons (if a pose back-end is set) and embeddings, in batches."""
         if not tracklets:
             return
-        if self.pose is not None or self.detector_has_keypoints:
-            from csip_reid.pipeline.pose import attach_skeletons
-
+        if self.pose is not None:
             attach_skeletons(tracklets, self.pose, detector_has_keypoints=self.detector_has_keypoints)
         self.embedder.embed_tracklets(list(tracklets))
+        if self.skeleton_space:
+            vecs = self.embedder.embed_skeletons([t.skeleton for t in tracklets])
+            for t, v in zip(tracklets, vecs):
+                if np.any(v):
+                    t.meta["skeleton_embedding"] = v
 
     def run(self, path: str | Path, camera: str | None = None, progress: bool = True,
             batch: int = 32, stats: Any | None = None,

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.errors import WeightsNotFoundError
 from csip_reid.pipeline.embedders import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.weights import file_sha256, resolve_weights
 
@@ -26,17 +25,9 @@ class OnnxEmbedder(Embedder):
     frame_norm: bool = True
 
     def __post_init__(self) -> None:
-        import onnxruntime as ort
+        from csip_reid.pipeline.detectors import onnx_session
 
-        providers = ["CPUExecutionProvider"]
-        if self.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(self.path, opts, providers=providers)
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise WeightsNotFoundError(f"cannot load ONNX model {self.path}: {e}") from e
+        self.session = onnx_session(self.path, self.device)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape

@@ -70,8 +70,9 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
     if skel is None:
         raise GalleryError(f"--mode {mode} needs a skeleton embedding of the query: index and query with "
                            "--pose and a skeleton-capable embedder")
-    return gallery.search_fused(t.embedding, np.asarray(skel, np.float32), k=top_k, mode=mode,
-                                weight=fuse_weight)
+    from csip_reid.gallery.fused import search_fused
+
+    return search_fused(gallery, t.embedding, np.asarray(skel, np.float32), k=top_k, mode=mode, weight=fuse_weight)
 
 
 def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_id: int | None = None,

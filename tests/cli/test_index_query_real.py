@@ -32,7 +32,7 @@ def test_every_person_yields_tracklets(intel_gallery):
     from csip_reid.gallery.store import Gallery
 
     g = Gallery.open(gallery)
-    spans = [(r["start_frame"], r["end_frame"]) for r in g.iter_tracklets()]
+    spans = [(r.start_frame, r.end_frame) for r in g.iter_tracklets()]
     covered = {_segment_of(a, b) for a, b in spans}
     assert covered >= set(range(len(INTEL_SEGMENTS))), f"segments covered: {covered}, spans {spans}"
 

@@ -43,7 +43,7 @@ def test_bad_inputs_give_errors_and_keep_gallery(small_gallery, offline_env, tmp
     # a missing path: nothing to index at all
     p = run_reid("index", str(tmp_path / "missing.mp4"), "--gallery", str(gallery), *OFFLINE_ARGS,
                  env_extra=offline_env)
-    assert p.returncode != 0 and "no video files found" in _one_line_error(p)
+    assert p.returncode == 2 and "no such file" in _one_line_error(p)
     # broken files: each fails on its own, the run exits 1, the summary says so
     p = run_reid("index", str(empty), str(text), "--gallery", str(gallery), "--json", *OFFLINE_ARGS,
                  env_extra=offline_env)

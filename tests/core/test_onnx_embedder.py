@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from csip_reid.pipeline.embedders import CropPreprocess, create_embedder, even_indices, l2_normalize
 from csip_reid.tracklet import Tracklet

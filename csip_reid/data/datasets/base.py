@@ -85,7 +85,7 @@ class SkeletonSource:
 
 
 def default_sources(skeletons: str) -> list[SkeletonSource]:
-    """Sources for a ``skeletons`` option: ``auto``, ``none`` or a folder name under the root.
+    """Sources for a ``skeletons`` option: ``auto``, ``none``, a folder name under the root or an absolute folder.
 
     ``auto`` looks in ``skeleton_3d_hmr2.0/`` (CSIP-ReID's HMR2.0 files, format ``h36m17-3d``)
     and then in ``skeletons/`` (written by ``reid skeletons``; format from the files), both
@@ -95,6 +95,8 @@ def default_sources(skeletons: str) -> list[SkeletonSource]:
         return []
     if skeletons == "auto":
         return [SkeletonSource("", "skeleton_3d_hmr2.0/", HMR_FORMAT), SkeletonSource("", "skeletons/")]
+    if os.path.isabs(skeletons):  # a folder outside the root (e.g. `reid skeletons --out` for a read-only dataset)
+        return [SkeletonSource("", skeletons.rstrip("/") + "/")]
     return [SkeletonSource("", skeletons.strip("/") + "/")]
 
 
