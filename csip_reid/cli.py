@@ -29,11 +29,25 @@ def _echo_err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
+_VERBOSE = False
+
+
 class _Group(click.Group):
     """Turns exceptions into one-line errors and exit codes."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `--verbose` may come anywhere (`reid index x --verbose`), not only before the command.
+        global _VERBOSE
+        if "--verbose" in args:
+            _VERBOSE = True
+            args = [a for a in args if a != "--verbose"]
+        if args[:1] == ["-v"]:
+            _VERBOSE = True
+            args = args[1:]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
-        verbose = "--verbose" in sys.argv or "-v" in sys.argv[1:2]
+        verbose = _VERBOSE
         try:
             return super().invoke(ctx)
         except ReidError as e:
@@ -55,7 +69,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reid")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors (accepted anywhere on the line).")
 def main(verbose: bool) -> None:
     """Video person re-identification: index videos into a gallery, query it, train and evaluate CSIP-ReID."""
     _setup_env()
@@ -188,7 +202,8 @@ def gallery_info(gallery_dir: str, as_json: bool) -> None:
     """Counts, embedder, index type and videos of a gallery."""
     from csip_reid.gallery.store import Gallery
 
-    info = Gallery.open(gallery_dir).info()
+    with Gallery.open(gallery_dir) as g:
+        info = g.info()
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
@@ -213,7 +228,8 @@ def gallery_remove(video: str, gallery_dir: str) -> None:
     """Remove VIDEO (path, file name or id) and its tracklets from the gallery."""
     from csip_reid.gallery.store import Gallery
 
-    n = Gallery.open(gallery_dir).remove_video(video)
+    with Gallery.open(gallery_dir) as g:
+        n = g.remove_video(video)
     click.echo(f"removed {video}: {n} tracklets")
 
 

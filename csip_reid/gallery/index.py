@@ -3,18 +3,22 @@
 Vectors are L2-normalised float32 and compared by inner product (= cosine similarity); FAISS ids
 are the tracklet ids of the SQLite database.
 
-Index choice (measured on a 2-core x86_64 CPU, 512-d, see ``bench/README.md``):
+Index choice (measured on the project's shared 2-core x86_64 CPU, FAISS on one thread; figures
+and method in ``bench/README.md``):
 
 * up to :attr:`IndexPolicy.exact_max` vectors (default 50,000 at 512-d, scaled by ``512 / dim``)
-  an exact ``IndexIDMap2(IndexFlatIP)``: one query scans everything, about 17 ms at 50,000 x 512,
-  and grows linearly (~350 ms at 1M);
-* above it an ``IndexIVFFlat`` with ``nlist = 2 * sqrt(N)`` inverted lists (trained with spherical
-  k-means on a sample of 50 vectors per list) and an ``nprobe`` *tuned on the gallery's own
-  vectors* at training time: the smallest power of two whose leave-one-out recall@10 against exact
-  search reaches :attr:`IndexPolicy.recall_target`. At 1M x 512 that build takes well under a
-  minute here and answers a single query in a few ms. ``nlist = 4 * sqrt(N)`` was about 5x slower
-  to build (k-means cost) for no latency that matters; HNSW (M=32) took ~50 s to build at 100k
-  alone, reached a lower recall at equal latency, and cannot remove vectors.
+  an exact ``IndexIDMap2(IndexFlatIP)``: a single query scans everything, ~1.5 ms at 10k x 512,
+  ~16 ms at 100k and ~140 ms at 1M, so about 8 ms at the 50,000 limit;
+* above it an ``IndexIVFFlat`` with ``nlist = 2 * sqrt(N)`` inverted lists (spherical k-means on
+  a sample of 50 vectors per list) and an ``nprobe`` *tuned on the gallery's own vectors* when it
+  is trained: the smallest power of two whose leave-one-out recall@10 against exact search
+  reaches :attr:`IndexPolicy.recall_target` (0.97). On clustered data at 1M x 512 the build takes
+  ~70 s (train + add + tune) and a single query ~0.4 ms at recall@10 1.00. ``nlist = 4 sqrt(N)``
+  made k-means ~5x slower at 1M for no latency that matters; HNSW (M=32) took ~50 s to build at
+  100k alone (projected ~10 min at 1M), reached a lower recall at equal latency, and cannot remove vectors.
+* If no ``nprobe`` up to ``nlist / 2`` reaches the target (weakly clustered vectors), scanning
+  would be slower than exact search: the gallery stays exact and tries again after the next
+  growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
 The index is re-trained when the gallery grows by :attr:`IndexPolicy.retrain_growth` since the last
 training, and falls back to exact search when it shrinks below half the exact limit.
@@ -159,19 +163,32 @@ class VectorIndex:
         ivf.train(train)
         ivf.add_with_ids(vecs, ids)
         out = cls(ivf, "ivf", dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
-        out.tune(vecs, ids, policy, rng)
-        return out
+        if out.tune(vecs, ids, policy, rng):
+            return out
+        # The data is too weakly clustered: reaching the recall target would scan over half the
+        # lists, slower than exact search. Stay exact; try again after the next growth step.
+        exact = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, nlist=out.nlist, nprobe=out.nprobe,
+                    trained_size=n, tuned_recall=out.tuned_recall, use_gpu=policy.use_gpu)
+        exact.add(ids, vecs)
+        return exact
 
     def tune(self, vecs: np.ndarray, ids: np.ndarray, policy: IndexPolicy,
-             rng: np.random.Generator, k: int = 10) -> None:
-        """Pick the smallest ``nprobe`` reaching the recall target (leave-one-out on stored vectors)."""
+             rng: np.random.Generator, k: int = 10) -> bool:
+        """Pick the smallest ``nprobe`` reaching the recall target (leave-one-out on stored vectors).
+
+        ``nprobe`` values up to ``nlist / 2`` are tried; beyond that an exact index is faster.
+
+        Returns:
+            Whether the target was reached. ``tuned_recall`` holds the best recall measured.
+        """
         pick = rng.choice(len(ids), min(policy.tune_queries, len(ids)), replace=False)
         queries, self_ids = vecs[pick], ids[pick]
         _, pos = faiss.knn(queries, vecs, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
         truth = _drop_self(np.where(pos >= 0, ids[np.maximum(pos, 0)], -1), self_ids, k)
         ivf = faiss.extract_index_ivf(self.index)
-        best = (-1.0, self.nlist)
-        for nprobe in [c for c in _NPROBE_CANDIDATES if c < self.nlist] + [self.nlist]:
+        candidates = [c for c in _NPROBE_CANDIDATES if c < self.nlist // 2] + [max(1, self.nlist // 2)]
+        best = (-1.0, candidates[-1])
+        for nprobe in candidates:
             ivf.nprobe = nprobe
             _, found = self.index.search(queries, k + 1)
             recall = _recall(_drop_self(found, self_ids, k), truth)
@@ -181,6 +198,7 @@ class VectorIndex:
                 break
         self.tuned_recall, self.nprobe = best
         ivf.nprobe = self.nprobe
+        return best[0] >= policy.recall_target
 
     # -- contents ----------------------------------------------------------------------------
     @property
@@ -209,13 +227,17 @@ class VectorIndex:
 
     def wants_rebuild(self, n: int, policy: IndexPolicy) -> bool:
         """Whether a gallery of ``n`` vectors should get a new index under ``policy``."""
-        if self.kind == "flat":
-            return policy.use_ivf(n, self.dim)
+        if self.kind == "flat":  # trained_size > 0: IVF was tried at that size and rejected
+            return policy.use_ivf(n, self.dim) and n > policy.retrain_growth * self.trained_size
         limit = max(policy.exact_limit(self.dim), MIN_IVF_VECTORS)
         return n > policy.retrain_growth * self.trained_size or n < limit // 2
 
     def describe(self) -> dict[str, Any]:
-        """Kind and parameters (JSON-friendly)."""
+        """Kind and parameters (JSON-friendly).
+
+        A ``flat`` index with ``trained_size > 0`` is one where IVF was tried at that size and
+        rejected; ``nlist``/``nprobe``/``tuned_recall`` then tell how close it came.
+        """
         return {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, "nlist": self.nlist,
                 "nprobe": self.nprobe, "trained_size": self.trained_size,
                 "tuned_recall": self.tuned_recall, "gpu": self.use_gpu}

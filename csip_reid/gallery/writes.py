@@ -131,11 +131,15 @@ class GalleryWrites:
     def mark_failed(self, path: str | Path, error: str, content_hash: str | None = None) -> None:
         """Record that a video could not be indexed (listed by ``info()``).
 
-        The failure replaces whatever the gallery held for that path: the file there is now one
-        that cannot be indexed, so tracklets of an earlier version of it are dropped.
+        Bad input never costs indexed data: if the path was indexed before (the file has since
+        been damaged or replaced), its tracklets are kept and only this run reports the failure.
+        An earlier failure record of the same path is replaced.
         """
         self._begin_write()
         key = norm_path(path)
+        row = self.db.execute("SELECT status FROM videos WHERE path = ?", (key,)).fetchone()
+        if row is not None and row[0] == "indexed":
+            return
         with self._transaction() as cur:
             old = self._delete_video_rows(cur, key)
             cur.execute(
@@ -165,7 +169,7 @@ class GalleryWrites:
 
     # -- lookups -----------------------------------------------------------------------------
     def _find_video(self, ref: str | int | Path) -> tuple | None:
-        """``(id, path, name, thumb_dir)`` of a video by path, file name or id; None if absent."""
+        """``(id, path, name, thumb_dir)`` of a video by path, bare file name or id; None if absent."""
         cols = "SELECT id, path, name, thumb_dir FROM videos"
         if isinstance(ref, (str, Path)):
             text = str(ref)
@@ -173,9 +177,11 @@ class GalleryWrites:
                 row = self.db.execute(f"{cols} WHERE path = ?", (cand,)).fetchone()
                 if row:
                     return row
-            rows = self.db.execute(f"{cols} WHERE name = ?", (Path(text).name,)).fetchall()
+            if Path(text).name != text:  # a path that is not in the gallery names no video
+                return None
+            rows = self.db.execute(f"{cols} WHERE name = ?", (text,)).fetchall()
             if len(rows) > 1:
-                raise GalleryError(f"{len(rows)} videos are named {Path(text).name!r} in gallery {self.root}: "
+                raise GalleryError(f"{len(rows)} videos are named {text!r} in gallery {self.root}: "
                                    f"give the full path ({rows[0][1]}, {rows[1][1]}, ...)")
             if rows:
                 return rows[0]

@@ -195,6 +195,7 @@ class Indexer:
             summary.interrupted = True
         finally:
             bar.close()
+            self.gallery.close()  # saves the FAISS index; committed videos are safe either way
             summary.seconds = time.perf_counter() - t0
         return summary
 

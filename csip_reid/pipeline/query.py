@@ -99,11 +99,14 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
     queries = pick_queries(tracklets, track_id, all_tracks)
     pipe.complete(queries)
     results = []
-    for t in queries:
-        q = t.summary()
-        q["video"] = str(Path(clip).resolve())
-        q["thumbnail"] = _save_query_thumb(t, clip)
-        results.append(QueryResult(q, search_tracklet(gallery, t, top_k, mode, fuse_weight)))
+    try:
+        for t in queries:
+            q = t.summary()
+            q["video"] = str(Path(clip).resolve())
+            q["thumbnail"] = _save_query_thumb(t, clip)
+            results.append(QueryResult(q, search_tracklet(gallery, t, top_k, mode, fuse_weight)))
+    finally:
+        gallery.close()
     return results
 
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from csip_reid.gallery import IndexPolicy
 from csip_reid.tracklet import Tracklet
 
 DIM = 32
+#: Both index kinds through the public policy. ``exact_max=0`` asks for IVF at any size (from 256
+#: vectors on) and ``recall_target=0`` accepts the fastest nprobe, so IVF is kept even on the
+#: unclustered random vectors these tests use (with them the default target would stay exact).
+POLICIES = {"flat": IndexPolicy(), "ivf": IndexPolicy(exact_max=0, recall_target=0.0)}
 
 
 def fake_embedder_info(dim: int = DIM, fingerprint: str = "fp-a", spec: str = "fake:a") -> dict:

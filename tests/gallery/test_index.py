@@ -6,13 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info, make_tracklets, unit_vectors
+from gallery_testlib import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.index import VectorIndex
 from csip_reid.gallery.synthetic import ClusteredSphere, clustered_unit_vectors
-
-KINDS = {"flat": IndexPolicy(), "ivf": IndexPolicy(exact_max=0)}
 
 
 def _recall_at_10(hits, truth: np.ndarray) -> float:
@@ -43,7 +41,7 @@ def test_switch_to_ivf_keeps_recall(tmp_path: Path) -> None:
 
 def test_retrain_on_growth_and_back_to_exact(tmp_path: Path) -> None:
     vecs, _ = clustered_unit_vectors(2000, 32, seed=3)
-    with Gallery.create(tmp_path / "g", fake_embedder_info(), policy=IndexPolicy(exact_max=300)) as g:
+    with Gallery.create(tmp_path / "g", fake_embedder_info(), policy=IndexPolicy(exact_max=300, recall_target=0.0)) as g:
         add_video(g, "0.mp4", vecs[:400])
         assert (g.index.kind, g.index.trained_size) == ("ivf", 400)
         add_video(g, "1.mp4", vecs[400:1200])
@@ -56,11 +54,25 @@ def test_retrain_on_growth_and_back_to_exact(tmp_path: Path) -> None:
         assert g.index.kind == "flat" and g.index.ntotal == 100
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_unclusterable_data_stays_exact(tmp_path: Path) -> None:
+    """Uniform random vectors: no nprobe up to nlist/2 reaches the recall target, so search stays exact."""
+    vecs = unit_vectors(1700, seed=4)
+    with Gallery.create(tmp_path / "g", fake_embedder_info(), policy=IndexPolicy(exact_max=300)) as g:
+        add_video(g, "0.mp4", vecs[:400])
+        desc = g.index.describe()
+        assert (desc["kind"], desc["trained_size"]) == ("flat", 400) and desc["tuned_recall"] < 0.97
+        add_video(g, "1.mp4", vecs[400:1200])
+        assert g.index.trained_size == 400  # not re-tried before the gallery grows 4x
+        add_video(g, "2.mp4", vecs[1200:])
+        assert (g.index.kind, g.index.trained_size) == ("flat", 1700)  # re-tried, rejected again
+        assert g.search(vecs[7], k=1)[0][0].score == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", sorted(POLICIES))
 def test_exclusion_filters_inside_faiss(kind: str) -> None:
     vecs, _ = clustered_unit_vectors(1000, 32, seed=5)
     ids = np.arange(1000, 2000)
-    index = VectorIndex.build(ids, vecs, 32, KINDS[kind])
+    index = VectorIndex.build(ids, vecs, 32, POLICIES[kind])
     assert index.kind == kind and index.ntotal == 1000
     excluded = ids[:900]  # most of the gallery, including the query itself
     scores, found = index.search(vecs[:3], k=10, exclude_ids=excluded)
@@ -69,11 +81,11 @@ def test_exclusion_filters_inside_faiss(kind: str) -> None:
     assert (np.diff(scores, axis=1) <= 1e-6).all()
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(POLICIES))
 def test_remove_keep_only_save_load(kind: str, tmp_path: Path) -> None:
     vecs = unit_vectors(600)
     ids = np.arange(10, 610)
-    index = VectorIndex.build(ids, vecs, 32, KINDS[kind])
+    index = VectorIndex.build(ids, vecs, 32, POLICIES[kind])
     assert index.remove(np.array([10, 11, 12, 99999])) == 3
     assert index.keep_only(ids[100:]) == 97
     assert index.ntotal == 500
@@ -81,12 +93,12 @@ def test_remove_keep_only_save_load(kind: str, tmp_path: Path) -> None:
     assert (found[:, 0] != ids[:100]).all()  # removed vectors are never returned
     state = {"count": 500, "max_id": 609, "id_sum": int(ids[100:].sum()), "generation": 7}
     sidecar = index.save(tmp_path, state)
-    loaded, side = VectorIndex.load(tmp_path, 32, KINDS[kind])
+    loaded, side = VectorIndex.load(tmp_path, 32, POLICIES[kind])
     assert side == sidecar and loaded.kind == kind and loaded.nprobe == index.nprobe
     np.testing.assert_array_equal(loaded.search(vecs[200:260], 5)[1], index.search(vecs[200:260], 5)[1])
-    assert VectorIndex.load(tmp_path, 64, KINDS[kind]) is None  # another dimension: not ours
+    assert VectorIndex.load(tmp_path, 64, POLICIES[kind]) is None  # another dimension: not ours
     (tmp_path / sidecar["file"]).write_bytes(b"garbage")
-    assert VectorIndex.load(tmp_path, 32, KINDS[kind]) is None
+    assert VectorIndex.load(tmp_path, 32, POLICIES[kind]) is None
 
 
 def test_exact_limit_scales_with_dim() -> None:

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gallery_testlib import add_video, fake_embedder_info, unit_vectors
+from gallery_testlib import POLICIES, add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.errors import GalleryError
-from csip_reid.gallery import Gallery, IndexPolicy
+from csip_reid.gallery import Gallery
 from csip_reid.gallery.index import VectorIndex
 
 INFO = fake_embedder_info()
-POLICIES = {"flat": IndexPolicy(), "ivf": IndexPolicy(exact_max=0)}
 
 
 def _index_file(root: Path) -> Path:

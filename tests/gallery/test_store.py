@@ -8,14 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from gallery_testlib import DIM, add_video, fake_embedder_info, make_tracklets, unit_vectors
+from gallery_testlib import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 from csip_reid.errors import GalleryError
 from csip_reid.gallery import Gallery, IndexPolicy
 
 INFO = fake_embedder_info()
-# Both index kinds, through the public policy: 0 forces the approximate index from the start.
-POLICIES = {"flat": IndexPolicy(), "ivf": IndexPolicy(exact_max=0)}
 
 
 @pytest.fixture
@@ -158,6 +156,10 @@ def test_exclude_video(gallery: Gallery) -> None:
     hits = gallery.search(vecs[0], k=10, exclude_video="a.mp4")[0]
     assert len(hits) == 10 and {h.video_name for h in hits} == {"b.mp4"}
     assert gallery.search(vecs[0], k=1, exclude_video="/not/in/gallery.mp4")[0][0].score == pytest.approx(1.0)
+    # Another folder's a.mp4 is not the gallery's a.mp4.
+    assert gallery.search(vecs[0], k=1, exclude_video="/elsewhere/a.mp4")[0][0].video_name == "a.mp4"
+    with pytest.raises(GalleryError, match="no video"):
+        gallery.remove_video("/elsewhere/a.mp4")
 
 
 def test_failed_videos_listed_then_cleared(gallery: Gallery) -> None:
@@ -246,3 +248,11 @@ def test_policy_is_remembered(tmp_path: Path) -> None:
     Gallery.create(tmp_path / "g", INFO, policy=IndexPolicy(exact_max=123)).close()
     with Gallery.open(tmp_path / "g") as g:
         assert g.policy.exact_max == 123
+
+
+def test_failure_of_an_indexed_path_keeps_its_tracklets(gallery: Gallery) -> None:
+    add_video(gallery, "a.mp4", unit_vectors(4))
+    gallery.mark_failed("/videos/a.mp4", "cannot open video: no decodable frame")
+    info = gallery.info()
+    assert (info["num_videos"], info["num_tracklets"], info["num_failed"]) == (1, 4, 0)
+    assert gallery.index.ntotal == 4
