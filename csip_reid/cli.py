@@ -142,6 +142,20 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, config: 
 
 
 # ----------------------------------------------------------------------------------------- query
+def _seconds(text: str) -> float:
+    """``90``, ``90.5``, ``1:30`` or ``0:01:30`` → seconds."""
+    try:
+        parts = [float(p) for p in str(text).split(":")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time (seconds or [h:]mm:ss)") from None
+    if len(parts) > 3 or any(p < 0 for p in parts):
+        raise click.BadParameter(f"{text!r} is not a time (seconds or [h:]mm:ss)")
+    total = 0.0
+    for p in parts:
+        total = total * 60 + p
+    return total
+
+
 @main.command()
 @click.argument("clip", type=click.Path())
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
@@ -153,20 +167,22 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, config: 
 @click.option("--mode", type=click.Choice(["appearance", "skeleton", "fused"]), default="appearance", show_default=True)
 @click.option("--fuse-weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Weight of the skeleton similarity in --mode fused.")
+@click.option("--start", "start_s", type=_seconds, help="Only this part of CLIP: start time (seconds or [h:]mm:ss).")
+@click.option("--end", "end_s", type=_seconds, help="End time (seconds or [h:]mm:ss).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | None, track_id: int | None,
-          all_tracks: bool, mode: str, fuse_weight: float, detector: str | None, device: str | None,
-          quiet: bool) -> None:
+          all_tracks: bool, mode: str, fuse_weight: float, start_s: float | None, end_s: float | None,
+          detector: str | None, device: str | None, quiet: bool) -> None:
     """Search the gallery for the person in CLIP (the longest track unless told otherwise)."""
     from csip_reid.pipeline.query import format_table, run_query
 
     if track_id is not None and all_tracks:
         raise click.UsageError("use either --track-id or --all-tracks")
     results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
-                        fuse_weight=fuse_weight, progress=not quiet and not as_json, detector=detector,
-                        device=device)
+                        fuse_weight=fuse_weight, progress=not quiet and not as_json, start_s=start_s, end_s=end_s,
+                        detector=detector, device=device)
     reports = []
     if report:
         from csip_reid.gallery.report import write_report

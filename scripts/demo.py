@@ -15,27 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
+from csip_reid.pipeline.video import cut_clip
 
 REPO = Path(__file__).resolve().parents[1]
 # The Intel sample: six people appear one after another; the second is on screen ~23-44 s.
 DEFAULT_QUERY = ("intel_one-by-one-person-detection.mp4", 250, 420)
-
-
-def cut_clip(src: Path, dst: Path, start: int, end: int) -> None:
-    """Copy frames [start, end) of ``src`` into a new video ``dst``."""
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for _ in range(end - start):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.write(frame)
-    out.release()
-    cap.release()
 
 
 def reid(*args: str) -> None:

@@ -110,8 +110,8 @@ class Pipeline:
         )
 
     def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
-                  stats: Any | None = None) -> Iterable[Tracklet]:
-        """Finished tracklets of a video (crops sampled, not yet embedded)."""
+                  stats: Any | None = None, start: int = 0, end: int | None = None) -> Iterable[Tracklet]:
+        """Finished tracklets of a video, or of frames ``[start, end)`` (crops sampled, not embedded)."""
         from csip_reid.pipeline.extract import extract_tracklets
 
         s = self.settings
@@ -119,7 +119,7 @@ class Pipeline:
             str(path), self.detector, tracker_name=s.tracker, camera=camera, stride=s.stride,
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
-            tracker_opts=s.tracker_opts, progress=progress, stats=stats,
+            tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:

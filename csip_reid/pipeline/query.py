@@ -77,8 +77,9 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
 
 def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_id: int | None = None,
               all_tracks: bool = False, mode: str = "appearance", fuse_weight: float = 0.5,
-              progress: bool = True, **overrides: Any) -> list[QueryResult]:
-    """Run ``clip`` through the gallery's pipeline and return ranked hits per query tracklet."""
+              progress: bool = True, start_s: float | None = None, end_s: float | None = None,
+              **overrides: Any) -> list[QueryResult]:
+    """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query."""
     from csip_reid.gallery.store import Gallery
     from csip_reid.pipeline.embedders import create_embedder
     from csip_reid.pipeline.indexer import Pipeline
@@ -87,7 +88,11 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
     if mode not in MODES:
         raise GalleryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     clip = str(clip)
-    VideoReader(clip)  # fail early with a clear message on a bad clip
+    reader = VideoReader(clip)  # fail early with a clear message on a bad clip
+    start = int(round((start_s or 0.0) * reader.fps))
+    end = None if end_s is None else int(round(end_s * reader.fps))
+    if end is not None and end <= start:
+        raise NoPersonError(f"empty time range {start_s}-{end_s} s")
     gallery = Gallery.open(gallery_dir)
     if len(gallery) == 0:
         raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
@@ -95,7 +100,7 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
     embedder = create_embedder(settings.embedder, device=settings.device)
     gallery.check_compatible({**embedder.describe(), "fingerprint": embedder.fingerprint()})
     pipe = Pipeline(settings, embedder=embedder)
-    tracklets = list(pipe.tracklets(clip, progress=progress))
+    tracklets = list(pipe.tracklets(clip, progress=progress, start=start, end=end))
     queries = pick_queries(tracklets, track_id, all_tracks)
     pipe.complete(queries)
     results = []

@@ -268,3 +268,27 @@ def iter_video_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
         else:
             raise VideoError(f"cannot open video {p}: no such file or folder")
     return sorted(found)
+
+
+def cut_clip(src: str | Path, dst: str | Path, start: int, end: int) -> Path:
+    """Copy frames ``[start, end)`` of ``src`` into a new MP4 ``dst`` (same size and frame rate).
+
+    Useful to make a query clip out of a long recording. Frames that fail to decode are skipped.
+
+    Raises:
+        VideoError: ``src`` cannot be opened, or no frame of the range could be written.
+    """
+    reader = VideoReader(src, start=start, end=end)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps, (reader.width, reader.height))
+    written = 0
+    try:
+        for _, _, frame in reader:
+            out.write(frame)
+            written += 1
+    finally:
+        out.release()
+    if not written:
+        raise VideoError(f"no frame of {src} in range {start}-{end}")
+    return dst

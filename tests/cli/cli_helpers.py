@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from csip_reid.pipeline.video import cut_clip  # noqa: F401  (re-exported for the tests)
+
 # Person time segments of the Intel sample (frame ranges, from the test material README).
 INTEL_SEGMENTS = [(70, 190), (230, 440), (510, 690), (750, 860), (940, 1190), (1240, 1350)]
 
@@ -24,22 +26,6 @@ def run_reid(*args: str, env_extra: dict | None = None, check: bool = False, tim
     if check and p.returncode != 0:
         raise AssertionError(f"reid {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
-
-
-def cut_clip(src: Path, dst: Path, start: int, end: int) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for _ in range(end - start):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.write(frame)
-    out.release()
-    cap.release()
-    return dst
 
 
 def black_video(dst: Path, n: int = 30, size=(320, 240)) -> Path:

@@ -37,14 +37,17 @@ def test_every_person_yields_tracklets(intel_gallery):
     assert covered >= set(range(len(INTEL_SEGMENTS))), f"segments covered: {covered}, spans {spans}"
 
 
-@pytest.mark.parametrize("segment", [1, 4])
-def test_query_clip_finds_its_person_first(intel_gallery, videos_dir, offline_env, tmp_path, segment):
+@pytest.mark.parametrize("segment,time_range", [(1, False), (4, False), (2, True)])
+def test_query_clip_finds_its_person_first(intel_gallery, videos_dir, offline_env, tmp_path, segment, time_range):
     gallery, _ = intel_gallery
     a, b = INTEL_SEGMENTS[segment]
-    clip = cut_clip(videos_dir / "intel_one-by-one-person-detection.mp4", tmp_path / f"q{segment}.mp4",
-                    a + 20, b - 20)
+    video = videos_dir / "intel_one-by-one-person-detection.mp4"
+    if time_range:  # a part of a long recording, chosen by time (10 fps): no clip file needed
+        args = [str(video), "--start", f"0:{(a + 20) / 10:04.1f}", "--end", f"{(b - 20) / 10}"]
+    else:
+        args = [str(cut_clip(video, tmp_path / f"q{segment}.mp4", a + 20, b - 20))]
     report = tmp_path / "r.html"
-    p = run_reid("query", str(clip), "--gallery", str(gallery), "--json", "--top-k", "5", "--report",
+    p = run_reid("query", *args, "--gallery", str(gallery), "--json", "--top-k", "5", "--report",
                  str(report), "-q", env_extra=offline_env, check=True)
     out = json.loads(p.stdout)
     hits = out["hits"]
@@ -55,6 +58,8 @@ def test_query_clip_finds_its_person_first(intel_gallery, videos_dir, offline_en
     assert set(top) >= {"rank", "score", "video", "camera", "track_id", "start_frame", "end_frame",
                         "start_s", "end_s", "thumbnail"}
     assert top["video"].endswith("intel_one-by-one-person-detection.mp4")
+    if time_range:
+        assert a + 15 <= out["query"]["start_frame"] and out["query"]["end_frame"] <= b - 20
     assert _segment_of(top["start_frame"], top["end_frame"]) == segment
     assert top["start_s"] == pytest.approx(top["start_frame"] / 10.0, abs=0.15)
     html = report.read_text()
