@@ -116,8 +116,10 @@ def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit
 @click.command("weights")
 def weights() -> None:
     """List the named weights and where each one is found (or that it would be downloaded)."""
+    from csip_reid.plugins import load_builtin
     from csip_reid.weights import KNOWN_WEIGHTS, find_local, is_offline, weights_dirs
 
+    load_builtin()  # back-end modules register their own named weights
     seen = set()
     click.echo(f"weights folders: {', '.join(str(d) for d in weights_dirs())}  offline: {is_offline()}")
     for info in KNOWN_WEIGHTS.values():
