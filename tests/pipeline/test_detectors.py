@@ -188,3 +188,31 @@ def test_unsuitable_model_and_missing_file() -> None:
         create_detector("ultralytics:yolo11n-cls.yaml")
     with pytest.raises(WeightsNotFoundError):
         create_detector("no_such_model.onnx")
+
+
+def test_onnx_session_shares_the_cpu(yolox_path):
+    """ONNX sessions use torch's thread count and sleeping (not spinning) idle threads."""
+    import torch
+
+    from csip_reid.pipeline.detectors import onnx_session
+
+    sess = onnx_session(yolox_path)
+    opts = sess.get_session_options()
+    assert opts.intra_op_num_threads == torch.get_num_threads()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert onnx_session(yolox_path, threads=1).get_session_options().intra_op_num_threads == 1
+
+
+def test_package_import_sets_passive_omp_wait():
+    """Importing csip_reid makes idle OpenMP threads sleep, unless the user chose a policy."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, csip_reid; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
