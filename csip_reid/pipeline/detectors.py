@@ -109,6 +109,21 @@ def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = No
         raise WeightsNotFoundError(f"cannot load ONNX model {path}: {e}") from e
 
 
+def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None) -> np.ndarray:
+    """First output of ``session`` for ``batch``; models exported with a fixed batch size are fed
+    in chunks of that size (the last one padded by repeating its last item, then trimmed)."""
+    if not fixed_batch:
+        return session.run(None, {input_name: batch})[0]
+    outs = []
+    for s in range(0, len(batch), fixed_batch):
+        part = batch[s : s + fixed_batch]
+        n = len(part)
+        if n < fixed_batch:
+            part = np.concatenate([part, np.repeat(part[-1:], fixed_batch - n, 0)])
+        outs.append(session.run(None, {input_name: part})[0][:n])
+    return np.concatenate(outs, 0)
+
+
 def _num_anchors(h: int, w: int) -> int:
     return sum((h // s) * (w // s) for s in YOLOX_STRIDES)
 
@@ -191,16 +206,7 @@ class YoloxDetector(Detector):
         return canvas.transpose(2, 0, 1).astype(np.float32), r
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_batch:
-            outs = []
-            for s in range(0, len(batch), self.fixed_batch):
-                part = batch[s : s + self.fixed_batch]
-                pad = self.fixed_batch - len(part)
-                if pad:
-                    part = np.concatenate([part, np.repeat(part[-1:], pad, 0)])
-                outs.append(self.session.run(None, {self.input_name: part})[0][: len(part) - pad])
-            return np.concatenate(outs, 0)
-        return self.session.run(None, {self.input_name: batch})[0]
+        return run_onnx(self.session, self.input_name, batch, self.fixed_batch)
 
     def _decode(self, raw: np.ndarray, ratio: float, shape: tuple[int, ...]) -> Detections:
         scores = raw[:, 4] * raw[:, 5 + self.class_id]

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from csip_reid.pipeline.detectors import onnx_session, run_onnx
 from csip_reid.pipeline.embedders import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.weights import file_sha256, resolve_weights
 
@@ -25,8 +26,6 @@ class OnnxEmbedder(Embedder):
     frame_norm: bool = True
 
     def __post_init__(self) -> None:
-        from csip_reid.pipeline.detectors import onnx_session
-
         self.session = onnx_session(self.path, self.device)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -48,16 +47,7 @@ class OnnxEmbedder(Embedder):
         return self._sha
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_batch:
-            outs = []
-            for s in range(0, len(batch), self.fixed_batch):
-                part = batch[s : s + self.fixed_batch]
-                pad = self.fixed_batch - len(part)
-                if pad:
-                    part = np.concatenate([part, np.repeat(part[-1:], pad, 0)])
-                outs.append(self.session.run(None, {self.input_name: part})[0][: self.fixed_batch - pad])
-            return np.concatenate(outs, 0).reshape(len(batch), -1)
-        return self.session.run(None, {self.input_name: batch})[0].reshape(len(batch), -1)
+        return run_onnx(self.session, self.input_name, batch, self.fixed_batch).reshape(len(batch), -1)
 
     def embed_frames(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) features of single BGR crops (not normalised)."""
