@@ -8,7 +8,42 @@ import os
 # torch is imported; a user's own value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import importlib  # noqa: E402
+from typing import Any  # noqa: E402
+
 from csip_reid.tracklet import Tracklet  # noqa: E402
 
-__all__ = ["Tracklet", "__version__"]
 __version__ = "0.1.0"
+
+# The public API, imported on first use so that `import csip_reid` stays light (no torch, no cv2).
+_LAZY = {
+    "PipelineSettings": "csip_reid.pipeline.settings",
+    "Pipeline": "csip_reid.pipeline.indexer",
+    "Indexer": "csip_reid.pipeline.indexer",
+    "run_query": "csip_reid.pipeline.query",
+    "Gallery": "csip_reid.gallery.store",
+    "Hit": "csip_reid.gallery.schema",
+    "create_embedder": "csip_reid.pipeline.embedders",
+    "create_detector": "csip_reid.pipeline.detectors",
+    "create_tracker": "csip_reid.tracking.trackers",
+    "create_pose": "csip_reid.pipeline.pose",
+    "extract_tracklets": "csip_reid.pipeline.extract",
+    "build_dataset": "csip_reid.data",
+    "evaluate_embedder": "csip_reid.engine.evaluate",
+    "train": "csip_reid.engine.train",
+    "resolve_weights": "csip_reid.weights",
+}
+
+__all__ = ["Tracklet", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'csip_reid' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
