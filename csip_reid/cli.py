@@ -100,12 +100,15 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False), help="Gallery folder (created if missing).")
-@click.option("--camera", help="Camera name for these videos (default: each video's file stem).")
+@click.option("--camera", help="Camera name for these videos (default: see --camera-from).")
+@click.option("--camera-from", type=click.Choice(["stem", "parent"]), default="stem", show_default=True,
+              help="Without --camera: name each camera after the video's file stem or its folder (cam3/0800.mp4).")
 @_pipeline_options
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, config: str | None, detector: str | None,
+def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, config: str | None,
+          detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
           force: bool, as_json: bool, quiet: bool) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
@@ -122,7 +125,7 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, config: 
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
-    summary = indexer.index(paths, camera=camera, force=force)
+    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
     d = summary.to_dict()
     if as_json:
         click.echo(json.dumps(d, indent=2))

@@ -68,6 +68,17 @@ class IndexSummary:
         }
 
 
+def camera_for(path: str | Path, camera: str | None = None, camera_from: str = "stem") -> str:
+    """Camera name of a video: the given one, else its file stem or its folder's name."""
+    if camera:
+        return camera
+    if camera_from == "parent":
+        return Path(path).resolve().parent.name
+    if camera_from != "stem":
+        raise ConfigError(f"camera_from must be 'stem' or 'parent', got {camera_from!r}")
+    return Path(path).stem
+
+
 def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]:
     """What a gallery manifest stores about the embedder and the pipeline that fed it."""
     info = dict(embedder.describe())
@@ -178,8 +189,17 @@ class Indexer:
         self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
         self.fingerprint = self.pipeline.embedder.fingerprint()
 
-    def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False) -> IndexSummary:
-        """Index every video under ``paths`` (files or folders, recursive)."""
+    def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False,
+              camera_from: str = "stem") -> IndexSummary:
+        """Index every video under ``paths`` (files or folders, recursive).
+
+        Args:
+            paths: Video files and folders.
+            camera: One camera name for all these videos.
+            force: Re-index videos already in the gallery.
+            camera_from: Without ``camera``: ``stem`` names each video's camera after its file stem,
+                ``parent`` after its folder (archives laid out as ``cam3/2024-05-01_0800.mp4``).
+        """
         from tqdm import tqdm
 
         from csip_reid.pipeline.video import iter_video_files
@@ -190,7 +210,7 @@ class Indexer:
         bar = tqdm(files, desc="videos", unit="video", disable=not self.progress or len(files) < 2)
         try:
             for f in bar:
-                summary.results.append(self.index_video(f, camera=camera, force=force))
+                summary.results.append(self.index_video(f, camera=camera_for(f, camera, camera_from), force=force))
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:

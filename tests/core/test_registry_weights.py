@@ -92,3 +92,14 @@ def test_settings_precedence(tmp_path):
         PipelineSettings.load(bad)
     with pytest.raises(ConfigError, match="not found"):
         PipelineSettings.load(tmp_path / "missing.yaml")
+
+
+def test_camera_names(tmp_path):
+    from csip_reid.pipeline.indexer import camera_for
+
+    v = tmp_path / "cam3" / "2024-05-01_0800.mp4"
+    assert camera_for(v) == "2024-05-01_0800"
+    assert camera_for(v, camera_from="parent") == "cam3"
+    assert camera_for(v, camera="lobby", camera_from="parent") == "lobby"
+    with pytest.raises(ConfigError, match="camera_from"):
+        camera_for(v, camera_from="grandparent")
