@@ -240,6 +240,22 @@ def gallery_info(gallery_dir: str, as_json: bool) -> None:
         click.echo(f"  failed: {v.get('path')}: {v.get('error')}")
 
 
+@gallery.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False),
+              help="Destination gallery (created if missing).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def gallery_merge(sources: tuple[str, ...], gallery_dir: str, quiet: bool) -> None:
+    """Merge galleries indexed elsewhere (same embedder) into GALLERY; reruns skip what is there."""
+    from csip_reid.gallery.merge import merge_galleries
+
+    s = merge_galleries(gallery_dir, list(sources), progress=not quiet)
+    click.echo(f"merged {s['videos_added']} videos ({s['tracklets_added']} tracklets); "
+               f"{s['videos_skipped']} already present")
+    for path in s["conflicts"]:
+        click.echo(f"  conflict, not merged: {path} is in the gallery with other content", err=True)
+
+
 @gallery.command("remove")
 @click.argument("video")
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))

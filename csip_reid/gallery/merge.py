@@ -1,0 +1,88 @@
+"""``reid gallery merge``: join galleries indexed on different machines into one.
+
+Archives too big for one machine are indexed in shards, for example one machine per camera
+folder, each with the same embedder. The shards are then merged. Merging copies every indexed
+video with its tracklets, thumbnails and extra vector spaces (skeleton) into the destination,
+one video per transaction, just as `reid index` adds them. Merges are therefore crash-safe and
+can be rerun:
+
+* a video whose content hash the destination already holds is skipped;
+* a path the destination already holds with *other* content is a conflict. It is reported and
+  skipped, never overwritten (two machines may mount different footage at the same path);
+* every source must have been built with the destination's embedder (same fingerprint and
+  dimension), or the merge is refused before anything is copied.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+from tqdm import tqdm
+
+from csip_reid.gallery.store import Gallery
+
+
+def _source_info(g: Gallery) -> dict[str, Any]:
+    return {**g.embedder, "fingerprint": g.fingerprint, "dim": g.dim,
+            "skeleton_format": g.manifest.get("skeleton_format")}
+
+
+def merge_galleries(dest: str | Path, sources: list[str | Path], progress: bool = True) -> dict[str, Any]:
+    """Copy the indexed videos of ``sources`` into the gallery ``dest`` (created if missing).
+
+    Returns:
+        Counts: ``videos_added``, ``tracklets_added``, ``videos_skipped`` (already there),
+        ``conflicts`` (list of paths held with other content).
+
+    Raises:
+        GalleryError: A source is not a gallery, or was built with another embedder.
+    """
+    srcs = [Gallery.open(s) for s in sources]
+    try:
+        if not srcs:
+            return {"videos_added": 0, "tracklets_added": 0, "videos_skipped": 0, "conflicts": []}
+        dst = Gallery.open_or_create(dest, _source_info(srcs[0]))
+        try:
+            for s in srcs:
+                dst.check_compatible(_source_info(s))
+            return _copy_all(dst, srcs, progress)
+        finally:
+            dst.close()
+    finally:
+        for s in srcs:
+            s.close()
+
+
+def _copy_all(dst: Gallery, srcs: list[Gallery], progress: bool) -> dict[str, Any]:
+    added = tracklets = skipped = 0
+    conflicts: list[str] = []
+    for src in srcs:
+        rows = src.db.execute(
+            "SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json "
+            "FROM videos WHERE status = 'indexed' ORDER BY id").fetchall()
+        for path, chash, camera, fps, nframes, width, height, stats in tqdm(
+                rows, desc=f"merge {src.root.name}", unit="video", disable=not progress):
+            if dst.is_indexed(chash):
+                skipped += 1
+                continue
+            held = dst.db.execute("SELECT content_hash FROM videos WHERE path = ? AND status = 'indexed'",
+                                  (path,)).fetchone()
+            if held is not None:
+                conflicts.append(path)
+                continue
+            items = []
+            for rec in src.iter_tracklets(video=path):
+                t = rec.to_tracklet()
+                t.meta.pop("gallery_id", None)
+                if rec.thumbnail and Path(rec.thumbnail).is_file():
+                    t.thumbnail = cv2.imread(rec.thumbnail)
+                items.append(t)
+            dst.add_video(path, chash, camera, items, fps=fps or 0.0, num_frames=nframes or 0,
+                          width=width or 0, height=height or 0, stats=json.loads(stats or "{}"))
+            added += 1
+            tracklets += len(items)
+    return {"videos_added": added, "tracklets_added": tracklets, "videos_skipped": skipped,
+            "conflicts": conflicts}
