@@ -81,8 +81,9 @@ def camera_for(path: str | Path, camera: str | None = None, camera_from: str = "
 
 def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]:
     """What a gallery manifest stores about the embedder and the pipeline that fed it."""
-    info = dict(embedder.describe())
-    info["fingerprint"] = embedder.fingerprint()
+    from csip_reid.gallery.store import embedder_info
+
+    info = embedder_info(embedder)
     info["pipeline"] = settings.to_dict()
     info["model_skeleton_format"] = info.get("skeleton_format")
     # what the gallery stores: skeletons from our pose stage, or none

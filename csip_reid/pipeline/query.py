@@ -80,7 +80,7 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
               progress: bool = True, start_s: float | None = None, end_s: float | None = None,
               **overrides: Any) -> list[QueryResult]:
     """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query."""
-    from csip_reid.gallery.store import Gallery
+    from csip_reid.gallery.store import Gallery, embedder_info
     from csip_reid.pipeline.embedders import create_embedder
     from csip_reid.pipeline.indexer import Pipeline
     from csip_reid.pipeline.video import VideoReader
@@ -98,7 +98,7 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
         raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
     settings = gallery_settings(gallery, **overrides)
     embedder = create_embedder(settings.embedder, device=settings.device)
-    gallery.check_compatible({**embedder.describe(), "fingerprint": embedder.fingerprint()})
+    gallery.check_compatible(embedder_info(embedder))
     pipe = Pipeline(settings, embedder=embedder)
     tracklets = list(pipe.tracklets(clip, progress=progress, start=start, end=end))
     queries = pick_queries(tracklets, track_id, all_tracks)
