@@ -10,7 +10,7 @@ For each gallery size it builds, with the gallery's own :class:`~csip_reid.galle
 then times a batch of queries and single queries and measures the recall@10 of the approximate
 index against exact search.
 
-Data: clustered synthetic unit vectors (:class:`~csip_reid.gallery.synthetic.ClusteredSphere`), about
+Data: clustered synthetic unit vectors (:class:`synthetic.ClusteredSphere`, ``bench/synthetic.py``), about
 10 tracklets per identity and 100 identities per coarse mode, same-identity cosine ~0.5. Queries
 are *fresh* samples of identities that are in the gallery, as in a real search. Uniform random
 vectors are deliberately not used: in 512 dimensions all of them are nearly orthogonal, the
@@ -38,9 +38,9 @@ from datetime import date
 
 import faiss
 import numpy as np
+from synthetic import ClusteredSphere  # bench/synthetic.py (the script's folder is on sys.path)
 
 from csip_reid.gallery.index import IndexPolicy, VectorIndex
-from csip_reid.gallery.synthetic import ClusteredSphere
 
 
 def cpu_name() -> str:

@@ -44,7 +44,7 @@ DATA = Path(os.environ.get("REID_TEST_DATA", REPO.parent / "shared" / "data")).r
 INTEL = "intel_one-by-one-person-detection.mp4"
 SHORT = ("tfjs_pose_1.mp4", "tfjs_pose_squats.mp4", "mmaction2_demo_skeleton.mp4", "mmpose_demo.mp4",
          "mmtracking_demo.mp4")
-DEFAULT_POSES = ("movenet", "yolo-pose", "rtmpose-t@random")
+DEFAULT_POSES = ("movenet", "yolo-pose", "rtmpose-t:random")
 TARGET_INDEX, TARGET_POSE = 1.3, 1.5
 
 
@@ -83,7 +83,7 @@ def trimmed(video: Path, max_frames: int, tmp: Path) -> Path:
     """``video`` itself, or a copy of its first ``max_frames`` frames (mp4v) when it is longer."""
     import cv2
 
-    from csip_reid.pipeline.video import VideoReader
+    from csip_reid.core.video import VideoReader
 
     reader = VideoReader(video, end=max_frames)
     if reader.frame_count and reader.frame_count <= max_frames:
@@ -101,7 +101,7 @@ def trimmed(video: Path, max_frames: int, tmp: Path) -> Path:
 
 def frame_at(video: Path, index: int) -> Any:
     """Frame ``index`` of a video (its last frame if it is shorter)."""
-    from csip_reid.pipeline.video import VideoReader
+    from csip_reid.core.video import VideoReader
 
     frame = None
     for _, _, frame in VideoReader(video, end=index + 1):  # noqa: B007 - keeps the last one
@@ -111,7 +111,7 @@ def frame_at(video: Path, index: int) -> Any:
 
 def random_yolo(cfg: str, dest: Path) -> Path:
     """Build a random-init ultralytics model offline, save it, return the file."""
-    from csip_reid._ultralytics import import_ultralytics, keep_torch_threads
+    from csip_reid.core.ultralytics_env import import_ultralytics, keep_torch_threads
 
     import_ultralytics()
     from ultralytics import YOLO
@@ -159,7 +159,7 @@ class Decode(Stage):
     """(a): iterate every frame."""
 
     def video(self, path: Path) -> tuple[int, int]:
-        from csip_reid.pipeline.video import VideoReader
+        from csip_reid.core.video import VideoReader
 
         return sum(1 for _ in VideoReader(path)), 0
 
@@ -175,8 +175,8 @@ class DetectTrack(Stage):
         self.detector, self.tracker, self.min_frames = detector, tracker, min_frames
 
     def video(self, path: Path) -> tuple[int, int]:
-        from csip_reid.pipeline.video import VideoReader
-        from csip_reid.tracking.trackers import create_tracker
+        from csip_reid.core.video import VideoReader
+        from csip_reid.tracking import create_tracker
 
         batch = max(1, self.detector.batch_size)
         reader = VideoReader(path, prefetch=2 * batch)
@@ -191,7 +191,7 @@ class DetectTrack(Stage):
             if pending and (item is None or len(pending) == batch):
                 dets = self.detector.detect([f[2] for f in pending])
                 for (_, _, frame), d in zip(pending, dets, strict=True):
-                    seen.update(trk.update(d, frame).track_ids.tolist())
+                    seen.update(trk.update(d, frame).tracker_id.tolist())
                 pending = []
         return frames, sum(n >= self.min_frames for n in seen.values())
 
@@ -243,7 +243,7 @@ class UltralyticsTrack(Stage):
         self.model = YOLO(str(weights))
 
     def video(self, path: Path) -> tuple[int, int]:
-        from csip_reid._ultralytics import keep_torch_threads
+        from csip_reid.core.ultralytics_env import keep_torch_threads
 
         seen: Counter[int] = Counter()
         frames = 0
@@ -304,14 +304,16 @@ def synthetic_tracklet(frame: Any, box: Any, length: int, max_samples: int) -> t
     """A tracklet of ``length`` observations of one (jittered) box, built through TrackletBuilder."""
     import numpy as np
 
-    from csip_reid.pipeline.tracklets import TrackletBuilder
+    from csip_reid.core.detections import Detections
+    from csip_reid.tracking.builder import TrackletBuilder
 
     builder = TrackletBuilder("synthetic", "cam", max_samples=max_samples, lost_after=10**9)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for i in range(length):
         jitter = rng.normal(0, 2, 4).astype(np.float32)
-        builder.update(i, i / 10, frame, np.array([1]), np.array([0]), (box + jitter)[None], np.array([0.9]))
+        dets = Detections((box + jitter)[None], np.array([0.9]), tracker_id=np.array([1]))
+        builder.update(i, i / 10, frame, dets)
     (tracklet,) = builder.finish()
     return tracklet, time.perf_counter() - t0
 
@@ -319,7 +321,7 @@ def synthetic_tracklet(frame: Any, box: Any, length: int, max_samples: int) -> t
 def per_tracklet(embedder: Any, poses: dict[str, Any], frame: Any, box: Any, lengths: Sequence[int],
                  runs: int, max_samples: int) -> list[list[Any]]:
     """Rows: length, crops sampled, build ms, embed ms, pose ms per back-end (medians)."""
-    from csip_reid.pipeline.skeleton import attach_skeletons
+    from csip_reid.pipeline.pose.skeleton import attach_skeletons
 
     rows = []
     for n in lengths:
@@ -359,7 +361,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def resolve_poses(spec: str, tmp: Path) -> list[str]:
     """Pose specs to run; ``yolo-pose`` gets a random-init model, unavailable back-ends are skipped."""
-    from csip_reid.errors import ReidError
+    from csip_reid.core.errors import ReidError
     from csip_reid.pipeline.pose import create_pose
 
     out = []
@@ -386,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="reid-bench-") as tmpdir:
         tmp = Path(tmpdir)
         setup_env(tmp)
-        from csip_reid._ultralytics import import_ultralytics
+        from csip_reid.core.ultralytics_env import import_ultralytics
 
         import_ultralytics()
         sources = args.videos or [DATA / "videos" / n for n in (INTEL, *SHORT)]
@@ -410,7 +412,7 @@ def throughput(args: argparse.Namespace, videos: Sequence[Path], tmp: Path) -> A
     """The main table; returns the (b) detector for reuse."""
     import numpy as np
 
-    from csip_reid.pipeline.detectors import create_detector
+    from csip_reid.pipeline.detect import create_detector
     from csip_reid.pipeline.settings import PipelineSettings
 
     base = PipelineSettings(detector=args.detector, embedder=args.embedder)
@@ -443,7 +445,7 @@ def compare_ultralytics(video: Path, args: argparse.Namespace, tmp: Path) -> Non
     """ultralytics' ``model.track`` beside our detection + tracking of the same random model."""
     import numpy as np
 
-    from csip_reid.pipeline.detectors import create_detector
+    from csip_reid.pipeline.detect import create_detector
     from csip_reid.pipeline.settings import PipelineSettings
 
     clip = trimmed(video, args.ultra_frames, tmp)
@@ -468,7 +470,7 @@ def tracklet_cost(args: argparse.Namespace, video: Path, detector: Any, tmp: Pat
     """Embedding + pose time of one tracklet for each length in ``--lengths``."""
     import numpy as np
 
-    from csip_reid.pipeline.embedders import create_embedder
+    from csip_reid.pipeline.embed import create_embedder
     from csip_reid.pipeline.pose import create_pose
     from csip_reid.pipeline.settings import PipelineSettings
 

@@ -47,10 +47,10 @@ class Profile:
 
 def profile_video(video: Path, pipeline: Any, gallery: Any, batch: int = 32) -> tuple[Profile, int, int]:
     """Index one video stage by stage, as ``Indexer.index_video`` does; (profile, frames, tracklets)."""
-    from csip_reid.pipeline.skeleton import attach_skeletons
-    from csip_reid.pipeline.tracklets import TrackletBuilder
-    from csip_reid.pipeline.video import VideoReader, video_content_hash
-    from csip_reid.tracking.trackers import create_tracker
+    from csip_reid.core.video import VideoReader, video_content_hash
+    from csip_reid.pipeline.pose.skeleton import attach_skeletons
+    from csip_reid.tracking import create_tracker
+    from csip_reid.tracking.builder import TrackletBuilder
 
     s, prof = pipeline.settings, Profile()
     reader = VideoReader(video, stride=s.stride)
@@ -91,10 +91,9 @@ def profile_video(video: Path, pipeline: Any, gallery: Any, batch: int = 32) -> 
             dets = pipeline.detector.detect([f for _, _, f in items])
         for (index, ts, frame), d in zip(items, dets, strict=True):
             with prof.stage("track", 1):
-                upd = tracker.update(d, frame)
+                tracked = tracker.update(d, frame)
             with prof.stage("crop/sample", 1):
-                pending.extend(builder.update(index, ts, frame, upd.track_ids, upd.det_index, upd.xyxy,
-                                              upd.conf, d.keypoints))
+                pending.extend(builder.update(index, ts, frame, tracked))
             complete()
     with prof.stage("crop/sample"):
         pending.extend(builder.finish())
@@ -125,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         setup_env(tmp)
         import numpy as np
 
-        from csip_reid._ultralytics import import_ultralytics
+        from csip_reid.core.ultralytics_env import import_ultralytics
 
         import_ultralytics()
         from csip_reid.gallery.store import Gallery

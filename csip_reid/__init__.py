@@ -11,9 +11,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import importlib  # noqa: E402
 from typing import Any  # noqa: E402
 
-from csip_reid.tracklet import Tracklet  # noqa: E402
-
-__version__ = "0.1.0"
+from csip_reid.core import __version__  # noqa: E402
+from csip_reid.core.tracklet import Tracklet  # noqa: E402
 
 # The public API, imported on first use so that `import csip_reid` stays light (no torch, no cv2).
 _LAZY = {
@@ -21,17 +20,19 @@ _LAZY = {
     "Pipeline": "csip_reid.pipeline.indexer",
     "Indexer": "csip_reid.pipeline.indexer",
     "run_query": "csip_reid.pipeline.query",
-    "Gallery": "csip_reid.gallery.store",
-    "Hit": "csip_reid.gallery.schema",
-    "create_embedder": "csip_reid.pipeline.embedders",
-    "create_detector": "csip_reid.pipeline.detectors",
-    "create_tracker": "csip_reid.tracking.trackers",
+    "Gallery": "csip_reid.gallery",
+    "Hit": "csip_reid.gallery",
+    "Detections": "csip_reid.core.detections",
+    "Embedder": "csip_reid.core.embedder",
+    "create_embedder": "csip_reid.pipeline.embed",
+    "create_detector": "csip_reid.pipeline.detect",
+    "create_tracker": "csip_reid.tracking",
     "create_pose": "csip_reid.pipeline.pose",
     "extract_tracklets": "csip_reid.pipeline.extract",
     "build_dataset": "csip_reid.data",
     "evaluate_embedder": "csip_reid.engine.evaluate",
     "train": "csip_reid.engine.train",
-    "resolve_weights": "csip_reid.weights",
+    "resolve_weights": "csip_reid.core.weights",
 }
 
 __all__ = ["Tracklet", "__version__", *_LAZY]

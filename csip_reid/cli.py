@@ -1,6 +1,6 @@
 """The ``reid`` command line.
 
-Every user error is a :class:`~csip_reid.errors.ReidError`: printed as one line on stderr with a
+Every user error is a :class:`~csip_reid.core.errors.ReidError`: printed as one line on stderr with a
 non-zero exit status (``--verbose`` adds the traceback). Heavy libraries are imported inside the
 commands so ``reid --help`` stays fast.
 """
@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from csip_reid import __version__
-from csip_reid.errors import ReidError
+from csip_reid.cli_common import RegistryChoice
+from csip_reid.core import __version__
+from csip_reid.core.errors import ReidError
 
 
 def _setup_env() -> None:
@@ -78,9 +79,9 @@ def main(verbose: bool) -> None:
 # ----------------------------------------------------------------------------------------- index
 def _pipeline_options(f: Any) -> Any:
     opts = [
-        click.option("--config", "config", type=click.Path(dir_okay=False), help="Pipeline YAML (see configs/pipeline.yaml)."),
+        click.option("--config", "config", type=click.Path(dir_okay=False), help="Pipeline YAML: a path or a shipped config's name (pipeline, offline_demo)."),
         click.option("--detector", help="Detector spec, e.g. ultralytics:yolo11n.pt or yolox:yolox_nano."),
-        click.option("--tracker", type=click.Choice(["bytetrack", "botsort"]), help="Tracker."),
+        click.option("--tracker", type=RegistryChoice("tracker"), help="Tracker (see `reid backends`)."),
         click.option("--embedder", help="Embedder spec, e.g. onnx:osnet_x0_25_msmt17 or csip:runs/x/best.pt."),
         click.option("--pose", help="Pose back-end: none, movenet, yolo-pose, rtmpose-s ..."),
         click.option("--stride", type=click.IntRange(1), help="Process every N-th frame."),
@@ -115,9 +116,9 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
     """
-    from csip_reid.errors import VideoError
+    from csip_reid.core.errors import VideoError
+    from csip_reid.core.video import iter_video_files
     from csip_reid.pipeline.indexer import Indexer
-    from csip_reid.pipeline.video import iter_video_files
 
     if not iter_video_files(paths):
         raise VideoError(f"no video files found in: {', '.join(paths)}")

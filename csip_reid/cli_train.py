@@ -8,13 +8,15 @@ from typing import Any
 
 import click
 
-DATASET_CHOICES = ["mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"]
+from csip_reid.cli_common import RegistryChoice, default_device
+
+DATASET_CHOICES = RegistryChoice("dataset")
 
 
 @click.command()
 @click.option("--config", "config", required=True, help="Model/training YAML (configs/csip_<dataset>.yaml) or a config name.")
 @click.option("--data-root", required=True, type=click.Path(file_okay=False), help="Dataset root folder.")
-@click.option("--dataset", type=click.Choice(DATASET_CHOICES), help="Dataset layout (default: from the config).")
+@click.option("--dataset", type=DATASET_CHOICES, help="Dataset layout (default: from the config).")
 @click.option("--stage", type=click.Choice(["1", "2", "all"]), default="all", show_default=True)
 @click.option("--output", type=click.Path(file_okay=False), default="runs/csip", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt.")
@@ -31,7 +33,7 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
     from csip_reid.models.config import load_config
 
     cfg = load_config(config)
-    dev = device or _default_device()
+    dev = device or default_device()
     name = dataset or getattr(cfg, "dataset", None) or "custom"
     override = None if epochs is None else {"stage1": epochs, "stage2": epochs}
     opts: dict[str, Any] = {"split": split} if split is not None and name in ("ilidsvid", "prid") else {}
@@ -45,7 +47,7 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
 @click.command("eval")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="CSIP-ReID checkpoint (same as --embedder csip:CKPT).")
 @click.option("--embedder", help="Any embedder spec, e.g. onnx:osnet_x0_25_msmt17.")
-@click.option("--dataset", required=True, type=click.Choice(DATASET_CHOICES))
+@click.option("--dataset", required=True, type=DATASET_CHOICES)
 @click.option("--data-root", required=True, type=click.Path(file_okay=False))
 @click.option("--sampling", type=click.Choice(["rrs", "even", "stride", "dense", "all"]), default="rrs", show_default=True,
               help="Frames per tracklet: rrs (first of T chunks), even (T evenly spaced), stride (every k-th), dense, all.")
@@ -60,12 +62,12 @@ def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_ro
     """Evaluate an embedder on a dataset: mAP and CMC rank-1/5/10/20 (market1501 protocol)."""
     from csip_reid.data import build_dataset
     from csip_reid.engine.evaluate import evaluate_embedder
-    from csip_reid.pipeline.embedders import create_embedder
+    from csip_reid.pipeline.embed import create_embedder
 
     if bool(checkpoint) == bool(embedder):
         raise click.UsageError("give exactly one of --checkpoint or --embedder")
     spec = f"csip:{checkpoint}" if checkpoint else embedder
-    emb = create_embedder(spec, device=device or _default_device())
+    emb = create_embedder(spec, device=device or default_device())
     kw: dict[str, Any] = {"split": split} if dataset in ("ilidsvid", "prid") else {}
     ds = build_dataset(dataset, data_root, **kw)
     seq_len = seq_len or (emb.max_frames if checkpoint else None) or 8
@@ -89,14 +91,14 @@ def export_dataset(gallery_dir: str, out: str, labels: str | None) -> None:
     Without --labels every tracklet becomes its own provisional identity and OUT/labels_template.csv
     lists them for labelling; rerun with --labels once it is filled in.
     """
-    from csip_reid.data.export import export_gallery
+    from csip_reid.pipeline.export import export_gallery
 
     s = export_gallery(gallery_dir, out, labels=labels)
     click.echo(json.dumps(s, indent=2))
 
 
 @click.command("skeletons")
-@click.option("--dataset", required=True, type=click.Choice(DATASET_CHOICES))
+@click.option("--dataset", required=True, type=DATASET_CHOICES)
 @click.option("--data-root", required=True, type=click.Path(file_okay=False))
 @click.option("--pose", default="movenet", show_default=True, help="Pose back-end spec.")
 @click.option("--device", default=None)
@@ -106,9 +108,9 @@ def export_dataset(gallery_dir: str, out: str, labels: str | None) -> None:
 def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit: int | None, out: str | None,
               quiet: bool) -> None:
     """Write CSIP-format skeleton JSON for a dataset's frames (resumable)."""
-    from csip_reid.data.skeletonize import skeletonize_dataset
+    from csip_reid.pipeline.skeletonize import skeletonize_dataset
 
-    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or _default_device(), limit=limit,
+    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or default_device(), limit=limit,
                             out=out, progress=not quiet)
     click.echo(json.dumps(s, indent=2))
 
@@ -116,10 +118,10 @@ def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit
 @click.command("weights")
 def weights() -> None:
     """List the named weights and where each one is found (or that it would be downloaded)."""
-    from csip_reid.plugins import load_builtin
-    from csip_reid.weights import KNOWN_WEIGHTS, find_local, is_offline, weights_dirs
+    from csip_reid.core.weights import KNOWN_WEIGHTS, find_local, is_offline, weights_dirs
+    from csip_reid.pipeline.backends import all_registries
 
-    load_builtin()  # back-end modules register their own named weights
+    all_registries()  # back-end modules register their own named weights on import
     seen = set()
     click.echo(f"weights folders: {', '.join(str(d) for d in weights_dirs())}  offline: {is_offline()}")
     for info in KNOWN_WEIGHTS.values():
@@ -133,18 +135,12 @@ def weights() -> None:
 
 
 @click.command("backends")
-def backends() -> None:
-    """List the registered detectors, trackers, pose back-ends, embedders and datasets."""
-    from csip_reid.plugins import all_registries
+@click.option("--json", "as_json", is_flag=True, help="Print {kind: [names]} as JSON.")
+def backends(as_json: bool) -> None:
+    """List the back-ends (detectors, trackers, pose, embedders, datasets, models) and the spec grammar."""
+    from csip_reid.pipeline.backends import all_registries, listing
 
-    for kind, names in all_registries().items():
-        click.echo(f"{kind}: {', '.join(names)}")
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    click.echo(json.dumps(all_registries(), indent=2) if as_json else listing())
 
 
 def register(group: click.Group) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from csip_reid.pipeline.video import cut_clip
+from csip_reid.core.video import cut_clip
 
 REPO = Path(__file__).resolve().parents[1]
 # The Intel sample: six people appear one after another; the second is on screen ~23-44 s.

@@ -22,7 +22,7 @@ else
 fi
 echo "install_mmpose: using $py ($("$py" -c 'import sys; print(sys.version.split()[0])'))"
 
-# Same stand-in as csip_reid.pipeline.pose_backends.mmlab: mmpose imports mmcv.ops at load time.
+# Same stand-in as csip_reid.pipeline.pose.mmlab: mmpose imports mmcv.ops at load time.
 check_import='
 import sys, types
 if "mmcv.ops" not in sys.modules:

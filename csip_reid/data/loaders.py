@@ -1,4 +1,4 @@
-"""Torch datasets and data loaders over :class:`~csip_reid.data.records.TrackletRecord` lists.
+"""Torch datasets and data loaders over :class:`~csip_reid.data.records.SequenceRecord` lists.
 
 Every loader yields dicts of batched tensors:
 
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, get_worker_info
 
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
+from csip_reid.core.errors import ConfigError, DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 from csip_reid.data.sampling import CLIP_MODES, RandomIdentitySampler, rrs_train_indices, sample_clips
 from csip_reid.data.skeleton_io import HMR_FORMAT, NUM_JOINTS, load_skeleton_sequence
 from csip_reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
-from csip_reid.errors import ConfigError, DatasetError
 
 #: Training sampling mode (a fresh restricted random sample at every access).
 TRAIN_MODE = "rrs_train"
@@ -62,7 +62,7 @@ class SequenceDataset(Dataset):
 
     def __init__(
         self,
-        records: Sequence[TrackletRecord],
+        records: Sequence[SequenceRecord],
         *,
         seq_len: int = 8,
         mode: str = TRAIN_MODE,
@@ -93,7 +93,7 @@ class SequenceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _read_clip(self, rec: TrackletRecord, idx: np.ndarray) -> list[np.ndarray]:
+    def _read_clip(self, rec: SequenceRecord, idx: np.ndarray) -> list[np.ndarray]:
         cache: dict[int, np.ndarray] = {}
         for i in idx.tolist():
             if i not in cache:
@@ -202,7 +202,7 @@ def build_train_loader(
 
 
 def build_test_loader(
-    records: Sequence[TrackletRecord],
+    records: Sequence[SequenceRecord],
     *,
     seq_len: int = 8,
     height: int = 256,

@@ -1,7 +1,7 @@
-"""Dataset records: one tracklet of frame files, and a train/query/gallery split of them.
+"""Dataset records: one labelled image sequence (a dataset tracklet), and a train/query/gallery split of them.
 
 Every dataset reader (``csip_reid.data.datasets``) returns a :class:`VideoReIDDataset` whose
-splits are lists of :class:`TrackletRecord`. Records hold file paths only; pixels and skeletons
+splits are lists of :class:`SequenceRecord`. Records hold file paths only; pixels and skeletons
 are read by the loaders (``csip_reid.data.loaders``) or by ``evaluate_embedder``.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 @dataclass
-class TrackletRecord:
+class SequenceRecord:
     """One tracklet on disk.
 
     Attributes:
@@ -41,7 +41,7 @@ class TrackletRecord:
         return len(self.frames)
 
 
-def _split_stats(records: Sequence[TrackletRecord]) -> tuple[int, int, int, int, int]:
+def _split_stats(records: Sequence[SequenceRecord]) -> tuple[int, int, int, int, int]:
     pids = {r.pid for r in records}
     cams = {r.camid for r in records}
     frames = sum(len(r) for r in records)
@@ -64,9 +64,9 @@ class VideoReIDDataset:
     """
 
     name: str
-    train: list[TrackletRecord]
-    query: list[TrackletRecord]
-    gallery: list[TrackletRecord]
+    train: list[SequenceRecord]
+    query: list[SequenceRecord]
+    gallery: list[SequenceRecord]
     num_train_pids: int
     num_cameras: int
     skeleton_format: str | None = None

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
-from csip_reid.errors import ConfigError, DatasetError
+from csip_reid.core.arrays import evenly_spaced_indices
+from csip_reid.core.errors import ConfigError, DatasetError
 
 #: Test-time modes giving fixed-length clips (batchable by the test loader).
 CLIP_MODES = ("rrs", "even", "dense")
@@ -60,18 +61,6 @@ def rrs_train_indices(n: int, seq_len: int, rng: np.random.Generator) -> np.ndar
 def rrs_test_indices(n: int, seq_len: int) -> np.ndarray:
     """The first frame of each restricted-random-sampling chunk (deterministic)."""
     return _chunks(n, seq_len)[:, 0].astype(np.int64)
-
-
-def evenly_spaced_indices(n: int, seq_len: int) -> np.ndarray:
-    """``seq_len`` indices evenly spread over ``0..n-1`` (first and last included).
-
-    When ``n < seq_len`` some frames repeat, spread over the clip rather than piled at its end.
-    """
-    if n < 1:
-        raise ValueError("a tracklet needs at least one frame")
-    if seq_len == 1:
-        return np.zeros(1, np.int64)
-    return np.round(np.linspace(0, n - 1, seq_len)).astype(np.int64)
 
 
 def stride_indices(n: int, stride: int) -> np.ndarray:

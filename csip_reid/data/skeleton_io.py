@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from csip_reid.errors import DatasetError
+from csip_reid.core.errors import DatasetError
+from csip_reid.core.skeleton import H36M_3D
 
 NUM_JOINTS = 17
 #: Format of CSIP-ReID's HMR2.0 skeletons (root-centred metres, no scale normalisation).
-HMR_FORMAT = "h36m17-3d"
+HMR_FORMAT = H36M_3D
 
 
 def coordinate_channels(fmt: str | None) -> int:

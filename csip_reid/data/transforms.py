@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from csip_reid.pipeline.embedders import IMAGENET_MEAN, IMAGENET_STD
+from csip_reid.core.embedder import IMAGENET_MEAN, IMAGENET_STD
 
 #: Joint j of a mirrored H36M-17 skeleton is joint ``H36M_FLIP_PERM[j]`` of the original:
 #: right hip/knee/ankle (1-3) <-> left (4-6), left shoulder/elbow/wrist (11-13) <-> right (14-16).

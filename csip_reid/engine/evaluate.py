@@ -1,7 +1,7 @@
 """Evaluate features or a whole embedder on a video ReID dataset (``reid eval``).
 
 :func:`evaluate_features` scores given query/gallery features; :func:`evaluate_embedder` first
-embeds every query and gallery tracklet with an :class:`~csip_reid.pipeline.embedders.Embedder`.
+embeds every query and gallery tracklet with an :class:`~csip_reid.core.embedder.Embedder`.
 
 Frame sampling of :func:`evaluate_embedder` (``sampling``):
 
@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from csip_reid.core.embedder import Embedder, l2_normalize
+from csip_reid.core.errors import ConfigError, DatasetError, SkeletonFormatError
 from csip_reid.data.loaders import read_bgr
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 from csip_reid.data.sampling import TEST_MODES, sample_clips
 from csip_reid.data.skeleton_io import HMR_FORMAT, load_skeleton_sequence
 from csip_reid.engine.metrics import rank_features
-from csip_reid.errors import ConfigError, DatasetError, SkeletonFormatError
-from csip_reid.pipeline.embedders import Embedder, l2_normalize
 
 REPORTED_RANKS = (1, 5, 10, 20)
 
@@ -68,7 +68,7 @@ def evaluate_features(
     return out
 
 
-def _skeletons(record: TrackletRecord, idx: np.ndarray, fmt: str | None) -> np.ndarray:
+def _skeletons(record: SequenceRecord, idx: np.ndarray, fmt: str | None) -> np.ndarray:
     if record.skeletons is None:
         raise DatasetError(f"tracklet {record.name} has no skeletons, and the embedder needs them")
     skel, mask = load_skeleton_sequence([record.skeletons[i] for i in idx.tolist()], fmt or HMR_FORMAT)
@@ -77,7 +77,7 @@ def _skeletons(record: TrackletRecord, idx: np.ndarray, fmt: str | None) -> np.n
 
 def embed_records(
     embedder: Embedder,
-    records: Sequence[TrackletRecord],
+    records: Sequence[SequenceRecord],
     sampling: str = "rrs",
     seq_len: int = 8,
     stride: int = 4,

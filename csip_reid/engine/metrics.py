@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.errors import ConfigError
+from csip_reid.core.errors import ConfigError
 
 METRICS = ("cosine", "euclidean")
 _MAX_CHUNK_ELEMENTS = 1 << 24

@@ -12,9 +12,9 @@ import torch
 from tqdm import tqdm
 
 from csip_reid.data import build_train_loader
-from csip_reid.engine.checkpoint import save_checkpoint
 from csip_reid.engine.context import Meter, TrainContext, epoch_seed, log, seed_everything, timed
 from csip_reid.engine.optim import set_epoch_lr
+from csip_reid.models.checkpoint import save_checkpoint
 from csip_reid.models.csip import CSIPReID
 from csip_reid.models.losses import symmetric_supcon
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from csip_reid.data import TrackletRecord, build_test_loader, build_train_loader
-from csip_reid.engine.checkpoint import save_checkpoint
+from csip_reid.data import SequenceRecord, build_test_loader, build_train_loader
 from csip_reid.engine.context import Meter, TrainContext, epoch_seed, log, seed_everything, timed
 from csip_reid.engine.optim import set_epoch_lr
+from csip_reid.models.checkpoint import save_checkpoint
 from csip_reid.models.csip import CSIPReID
 from csip_reid.models.losses import stage2_losses
 
@@ -60,7 +60,7 @@ def compute_prototypes(ctx: TrainContext, model: CSIPReID) -> tuple[torch.Tensor
 
 
 @torch.no_grad()
-def extract_features(ctx: TrainContext, model: CSIPReID, records: Sequence[TrackletRecord]) -> np.ndarray:
+def extract_features(ctx: TrainContext, model: CSIPReID, records: Sequence[SequenceRecord]) -> np.ndarray:
     """(N, feature_dim) L2-normalised RGB-only features (clip features averaged per record)."""
     loader = build_test_loader(records, mode=ctx.cfg.stage2.eval_sampling, batch_size=ctx.cfg.run.eval_batch_size,
                                skeletons=False, **ctx.loader_kwargs())

@@ -22,14 +22,14 @@ from typing import Any
 
 import torch
 
+from csip_reid.core.errors import CheckpointError, ConfigError, DatasetError, SkeletonFormatError
 from csip_reid.data import VideoReIDDataset, build_dataset
-from csip_reid.engine.checkpoint import load_checkpoint
 from csip_reid.engine.context import TrainContext, log, seed_everything
 from csip_reid.engine.optim import stage1_optimizer, stage2_optimizer
 from csip_reid.engine.stage1 import run_stage1
 from csip_reid.engine.stage2 import compute_prototypes, run_stage2
-from csip_reid.errors import CheckpointError, ConfigError, DatasetError, SkeletonFormatError
 from csip_reid.models import build_model
+from csip_reid.models.checkpoint import load_checkpoint
 from csip_reid.models.config import CSIPConfig
 from csip_reid.models.csip import CSIPReID
 

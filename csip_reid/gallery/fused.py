@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.errors import GalleryError
+from csip_reid.core.errors import GalleryError
 from csip_reid.gallery.schema import Hit
 
 SPACE = "skeleton"

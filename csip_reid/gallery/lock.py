@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from csip_reid.errors import GalleryError
+from csip_reid.core.errors import GalleryError
 
 
 class WriterLock:

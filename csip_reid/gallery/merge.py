@@ -15,7 +15,6 @@ can be rerun:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,28 +59,25 @@ def _copy_all(dst: Gallery, srcs: list[Gallery], progress: bool) -> dict[str, An
     added = tracklets = skipped = 0
     conflicts: list[str] = []
     for src in srcs:
-        rows = src.db.execute(
-            "SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json "
-            "FROM videos WHERE status = 'indexed' ORDER BY id").fetchall()
-        for path, chash, camera, fps, nframes, width, height, stats in tqdm(
-                rows, desc=f"merge {src.root.name}", unit="video", disable=not progress):
-            if dst.is_indexed(chash):
+        for video in tqdm(src.indexed_videos(), desc=f"merge {src.root.name}", unit="video",
+                          disable=not progress):
+            path = video["path"]
+            if dst.is_indexed(video["content_hash"]):
                 skipped += 1
                 continue
-            held = dst.db.execute("SELECT content_hash FROM videos WHERE path = ? AND status = 'indexed'",
-                                  (path,)).fetchone()
-            if held is not None:
+            if dst.indexed_hash_at(path) is not None:
                 conflicts.append(path)
                 continue
             items = []
             for rec in src.iter_tracklets(video=path):
                 t = rec.to_tracklet()
-                t.meta.pop("gallery_id", None)
+                t.gallery_id = None  # the destination gives it its own id
                 if rec.thumbnail and Path(rec.thumbnail).is_file():
                     t.thumbnail = cv2.imread(rec.thumbnail)
                 items.append(t)
-            dst.add_video(path, chash, camera, items, fps=fps or 0.0, num_frames=nframes or 0,
-                          width=width or 0, height=height or 0, stats=json.loads(stats or "{}"))
+            dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
+                          num_frames=video["num_frames"], width=video["width"], height=video["height"],
+                          stats=video["stats"])
             added += 1
             tracklets += len(items)
     return {"videos_added": added, "tracklets_added": tracklets, "videos_skipped": skipped,

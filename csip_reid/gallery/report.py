@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from csip_reid import __version__
+from csip_reid.core import __version__
 from csip_reid.gallery.schema import Hit
 from csip_reid.gallery.thumbs import encode_jpeg
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.tracklet import Tracklet
 
 FORMAT = "csip-reid/gallery"
 SCHEMA_VERSION = 1
@@ -112,16 +112,13 @@ def from_blob(b: bytes | None, dtype: type | np.dtype, tail: tuple[int, ...] = (
     return a.reshape(-1, *tail) if tail else a
 
 
-def jsonable_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-serialisable part of a tracklet's ``meta`` (numpy scalars become Python numbers).
+def jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-serialisable entries of ``d`` (numpy scalars become Python numbers).
 
-    Arrays and other objects that do not serialise are left out; ``skeleton_embedding`` is stored
-    in the ``vectors`` table instead.
+    Used for the ``stats_json`` column. Arrays and other objects that do not serialise are left out.
     """
     out: dict[str, Any] = {}
-    for key, value in meta.items():
-        if key == "skeleton_embedding":
-            continue
+    for key, value in d.items():
         if isinstance(value, np.generic):
             value = value.item()
         try:
@@ -130,6 +127,19 @@ def jsonable_meta(meta: dict[str, Any]) -> dict[str, Any]:
             continue
         out[str(key)] = value
     return out
+
+
+def tracklet_extra(t: Tracklet) -> dict[str, Any]:
+    """What the ``extra_json`` column stores for a tracklet: ``{"sample_stride": N}``."""
+    return {"sample_stride": int(t.sample_stride)}
+
+
+def _stride(extra: dict[str, Any]) -> int:
+    """``sample_stride`` of an ``extra_json`` dict; 1 when absent or not a positive integer."""
+    value = extra.get("sample_stride", 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+        return 1
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,34 @@ class Hit:
 
 
 @dataclass
-class TrackletRecord:
-    """A stored tracklet with its arrays, as read back from the gallery (for export/analysis)."""
+class GalleryRecord:
+    """A tracklet as stored in a gallery, with its arrays (for export, analysis and merging).
+
+    Attributes:
+        id: Gallery id of the tracklet (the FAISS id).
+        video_id: Gallery id of its video.
+        video: Path of the source video.
+        video_name: File name of the source video.
+        camera: Camera label.
+        track_id: Track id inside the video.
+        start_frame: First frame index.
+        end_frame: Last frame index.
+        start_s: Start time in seconds.
+        end_s: End time in seconds.
+        num_frames: Number of observations.
+        frames: (N,) int64 frame indices.
+        timestamps: (N,) float64 seconds.
+        boxes: (N, 4) float32 boxes.
+        scores: (N,) float32 detector scores, or None.
+        sample_frames: (S,) int64 frame indices of the kept crops.
+        embedding: (D,) float32 L2-normalised appearance vector.
+        skeleton: (S, 17, 3) float32 skeleton, or None.
+        skeleton_format: Format of ``skeleton``.
+        thumbnail: Absolute path of the thumbnail JPEG, or None.
+        extra: The ``extra_json`` column (``{"sample_stride": N}``; older galleries may hold
+            other keys).
+        vectors: Other vector spaces by name (``"skeleton"``), from the ``vectors`` table.
+    """
 
     id: int
     video_id: int
@@ -209,11 +245,11 @@ class TrackletRecord:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_tracklet(self) -> Tracklet:
-        """Rebuild a :class:`Tracklet` (without crops; the thumbnail stays a file path)."""
-        meta = dict(self.extra)
-        if "skeleton" in self.vectors:
-            meta["skeleton_embedding"] = self.vectors["skeleton"]
-        meta["gallery_id"] = self.id
+        """Rebuild a :class:`Tracklet` (without crops; the thumbnail stays a file path).
+
+        The tracklet gets the stored skeleton-space vector as ``skeleton_embedding``, the stored
+        ``sample_stride`` (1 if none) and this record's id as ``gallery_id``.
+        """
         return Tracklet(
             video=self.video,
             camera=self.camera,
@@ -226,15 +262,17 @@ class TrackletRecord:
             skeleton=self.skeleton,
             skeleton_format=self.skeleton_format,
             embedding=self.embedding,
-            meta=meta,
+            skeleton_embedding=self.vectors.get("skeleton"),
+            sample_stride=_stride(self.extra),
+            gallery_id=self.id,
         )
 
 
-def record_from_row(row: tuple, thumb_root: str) -> TrackletRecord:
-    """Build a :class:`TrackletRecord` from a row selected with :data:`RECORD_COLUMNS`."""
+def record_from_row(row: tuple, thumb_root: str) -> GalleryRecord:
+    """Build a :class:`GalleryRecord` from a row selected with :data:`RECORD_COLUMNS`."""
     (tid, vid, path, name, camera, track_id, f0, f1, s0, s1, n, frames, ts, boxes, scores, sf, emb,
      skel, skel_fmt, thumb, extra) = row
-    return TrackletRecord(
+    return GalleryRecord(
         id=int(tid),
         video_id=int(vid),
         video=path,
@@ -255,8 +293,17 @@ def record_from_row(row: tuple, thumb_root: str) -> TrackletRecord:
         skeleton=from_blob(skel, np.float32, (17, 3)),
         skeleton_format=skel_fmt,
         thumbnail=f"{thumb_root}/{thumb}" if thumb else None,
-        extra=json.loads(extra or "{}"),
+        extra=_json_object(extra),
     )
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    """An ``extra_json`` value as a dict (anything else that old galleries hold: empty)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def hit_from_row(row: tuple, rank: int, score: float, thumb_root: str) -> Hit:

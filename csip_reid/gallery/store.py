@@ -15,6 +15,13 @@ whole or not at all. The FAISS index is brought in line with SQLite whenever a g
 written to, or searched after another process wrote: missing vectors are added from SQLite,
 removed ones dropped, an unreadable index rebuilt. Thumbnail folders orphaned by a crash are
 deleted by the next writer.
+
+:class:`Gallery` is a facade over three parts, one of each per open gallery:
+
+* :class:`~csip_reid.gallery.database.Database`: the SQLite connection and every read;
+* :class:`~csip_reid.gallery.sync.IndexSync`: the FAISS index, kept in line with SQLite (readers
+  use it to search, the writer tells it about each write);
+* :class:`~csip_reid.gallery.writer.Writer`: the writer lock and every write.
 """
 
 from __future__ import annotations
@@ -26,50 +33,31 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.errors import GalleryError
-from csip_reid.gallery.index import IndexPolicy, VectorIndex, read_json, write_json_atomic
+from csip_reid.core.errors import GalleryError
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.gallery.database import Database
+from csip_reid.gallery.index import IndexPolicy, VectorIndex
 from csip_reid.gallery.lock import WriterLock
-from csip_reid.gallery.schema import (
-    DDL,
-    FORMAT,
-    HIT_COLUMNS,
-    RECORD_COLUMNS,
-    SCHEMA_VERSION,
-    Hit,
-    TrackletRecord,
-    from_blob,
-    hit_from_row,
-    record_from_row,
+from csip_reid.gallery.manifest import (
+    LOCK,
+    MANIFEST,
+    OWN_ENTRIES,
+    THUMBS,
+    describe_embedder,
+    embedder_identity,
+    embedder_info,
+    new_manifest,
+    read_manifest,
+    write_manifest,
 )
-from csip_reid.gallery.writes import THUMBS, GalleryWrites, now_iso
+from csip_reid.gallery.schema import FORMAT, GalleryRecord, Hit, hit_from_row
+from csip_reid.gallery.sync import IndexSync
+from csip_reid.gallery.writer import Writer
 
-MANIFEST = "manifest.json"
-DATABASE = "gallery.db"
-LOCK = "write.lock"
-_OWN_ENTRIES = {MANIFEST, DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal", THUMBS, LOCK}
-_SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
+__all__ = ["Gallery", "embedder_info"]
 
 
-def embedder_info(embedder: Any) -> dict[str, Any]:
-    """The identity of an :class:`~csip_reid.pipeline.embedders.Embedder` as galleries store it."""
-    return {**embedder.describe(), "fingerprint": embedder.fingerprint()}
-
-
-def _identity(info: dict[str, Any]) -> tuple[str, int]:
-    try:
-        return str(info["fingerprint"]), int(info["dim"])
-    except (KeyError, TypeError, ValueError):
-        raise GalleryError(
-            "embedder info must carry 'fingerprint' and 'dim' (use gallery.store.embedder_info(embedder))"
-        ) from None
-
-
-def _describe_embedder(info: dict[str, Any]) -> str:
-    name = info.get("spec") or info.get("kind") or "unknown"
-    return f"{name} (dim {info.get('dim')}, fingerprint {info.get('fingerprint')})"
-
-
-class Gallery(GalleryWrites):
+class Gallery:
     """A gallery directory. Open with :meth:`create`, :meth:`open` or :meth:`open_or_create`.
 
     Any number of processes may read (search) a gallery; one process at a time writes. The writer
@@ -80,6 +68,15 @@ class Gallery(GalleryWrites):
         manifest: Parsed ``manifest.json``.
         policy: Exact/approximate index policy.
         lock_timeout: Seconds a writer waits for another writer to finish before failing.
+
+    Attributes:
+        root: Gallery directory.
+        manifest: Parsed ``manifest.json`` (its ``updated`` time follows the writes).
+        policy: Exact/approximate index policy.
+        lock_timeout: Seconds a writer waits for the writer lock.
+        fingerprint: Fingerprint of the embedder the gallery was built with.
+        dim: Dimension of its vectors.
+        lock: The writer lock.
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], policy: IndexPolicy | None = None,
@@ -91,22 +88,10 @@ class Gallery(GalleryWrites):
         self.fingerprint: str = manifest["fingerprint"]
         self.dim: int = int(manifest["dim"])
         self.lock = WriterLock(root / LOCK, root)
-        self._index: VectorIndex | None = None
-        self._index_state: dict[str, int] = {}
-        self._index_gen = -1
-        self._unsaved = 0
-        try:
-            self.db = sqlite3.connect(root / DATABASE, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            self.db.execute("SELECT COUNT(*) FROM tracklets").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise GalleryError(f"gallery {root}: cannot read {DATABASE}: {e}") from e
-        if version > SCHEMA_VERSION:
-            raise GalleryError(f"gallery {root} has schema version {version}; this csip-reid reads "
-                               f"up to {SCHEMA_VERSION}: upgrade csip-reid")
-        self._sync_index()
+        self._db = Database(root, self.dim)
+        self._sync = IndexSync(root, self._db, self.policy, self.lock)
+        self._writer = Writer(root, self._db, self._sync, self.lock, manifest, self.fingerprint, lock_timeout)
+        self._sync.sync()
 
     # -- opening -----------------------------------------------------------------------------
     @staticmethod
@@ -128,65 +113,36 @@ class Gallery(GalleryWrites):
             GalleryError: ``root`` is already a gallery, or a folder with other content.
         """
         root = Path(root).expanduser().absolute()
-        fingerprint, dim = _identity(embedder_info)
+        embedder_identity(embedder_info)
         if cls.is_gallery(root):
             raise GalleryError(f"{root} is already a gallery; open it or choose another --gallery")
         if root.exists() and not root.is_dir():
             raise GalleryError(f"cannot create gallery {root}: it is a file")
         if root.is_dir():
-            foreign = sorted(p.name for p in root.iterdir() if p.name not in _OWN_ENTRIES)
+            foreign = sorted(p.name for p in root.iterdir() if p.name not in OWN_ENTRIES)
             if foreign:
                 raise GalleryError(f"cannot create gallery in {root}: the folder is not empty "
                                    f"({', '.join(foreign[:3])}...); choose an empty or new folder")
         (root / THUMBS).mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(root / DATABASE, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.executescript(DDL)
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        finally:
-            db.close()
-        describe = {k: v for k, v in embedder_info.items() if k != "fingerprint"}
+        Database.initialise(root)
         policy = kwargs["policy"] = kwargs.get("policy") or IndexPolicy()
-        manifest = {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "embedder": describe,
-            "fingerprint": fingerprint,
-            "dim": dim,
-            "skeleton_format": embedder_info.get("skeleton_format"),
-            "index_policy": policy.to_dict(),
-            "created": now_iso(),
-            "updated": now_iso(),
-        }
-        write_json_atomic(root / MANIFEST, manifest)  # the manifest is written last: it commits creation
+        manifest = new_manifest(embedder_info, policy)
+        write_manifest(root, manifest)  # the manifest is written last: it commits creation
         return cls(root, manifest, **kwargs)
 
     @classmethod
     def open(cls, root: str | Path, **kwargs: Any) -> Gallery:
         """Open an existing gallery.
 
+        Args:
+            root: The gallery directory.
+            **kwargs: ``policy`` (default: the one stored in the manifest) and ``lock_timeout``.
+
         Raises:
             GalleryError: Missing folder, not a gallery, corrupt manifest or database.
         """
         root = Path(root).expanduser().absolute()
-        if not root.is_dir():
-            raise GalleryError(f"gallery {root} does not exist")
-        if not cls.is_gallery(root):
-            raise GalleryError(f"{root} is not a csip-reid gallery (no {MANIFEST})")
-        manifest = read_json(root / MANIFEST)
-        if manifest is None:
-            raise GalleryError(f"gallery {root}: {MANIFEST} is corrupt (not a JSON object)")
-        if manifest.get("format") != FORMAT:
-            raise GalleryError(f"gallery {root}: {MANIFEST} is not a {FORMAT} manifest")
-        if not isinstance(manifest.get("fingerprint"), str) or not isinstance(manifest.get("dim"), int):
-            raise GalleryError(f"gallery {root}: {MANIFEST} is corrupt (no embedder fingerprint/dim)")
-        if int(manifest.get("schema_version", 0)) > SCHEMA_VERSION:
-            raise GalleryError(f"gallery {root} was written by a newer csip-reid (schema "
-                               f"{manifest['schema_version']}); upgrade csip-reid")
-        if not (root / DATABASE).is_file():
-            raise GalleryError(f"gallery {root} is corrupt: {DATABASE} is missing")
+        manifest = read_manifest(root)
         if kwargs.get("policy") is None:
             kwargs["policy"] = IndexPolicy.from_dict(manifest.get("index_policy") or {})
         return cls(root, manifest, **kwargs)
@@ -206,26 +162,24 @@ class Gallery(GalleryWrites):
 
     def check_compatible(self, embedder_info: dict[str, Any]) -> None:
         """Raise :class:`GalleryError` unless ``embedder_info`` is this gallery's embedder."""
-        fingerprint, dim = _identity(embedder_info)
+        fingerprint, dim = embedder_identity(embedder_info)
         if fingerprint != self.fingerprint or dim != self.dim:
-            built = _describe_embedder({**self.manifest["embedder"], "fingerprint": self.fingerprint,
-                                        "dim": self.dim})
+            built = describe_embedder({**self.manifest["embedder"], "fingerprint": self.fingerprint,
+                                       "dim": self.dim})
             raise GalleryError(f"gallery {self.root} was built with embedder {built}; you asked for "
-                               f"{_describe_embedder(embedder_info)}: use another --gallery or the same "
+                               f"{describe_embedder(embedder_info)}: use another --gallery or the same "
                                "--embedder")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         """Save the index if it has unsaved changes, release the writer lock, close the database."""
-        if getattr(self, "db", None) is None:
+        if self._db.closed:
             return
         try:
-            if self.lock.held and self._unsaved:
-                self._save_index()
+            self._sync.flush()
         finally:
             self.lock.release()
-            self.db.close()
-            self.db = None  # type: ignore[assignment]
+            self._db.close()
 
     def __enter__(self) -> Gallery:
         return self
@@ -234,7 +188,12 @@ class Gallery(GalleryWrites):
         self.close()
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        return self._db.count()
+
+    @property
+    def db(self) -> sqlite3.Connection | None:
+        """The raw SQLite connection (None once closed); prefer the methods of this class."""
+        return self._db.conn
 
     @property
     def embedder(self) -> dict[str, Any]:
@@ -244,18 +203,20 @@ class Gallery(GalleryWrites):
     @property
     def index(self) -> VectorIndex:
         """The FAISS index, synchronised with the database."""
-        self._sync_index()
-        assert self._index is not None
-        return self._index
+        return self._sync.index
 
     # -- queries -----------------------------------------------------------------------------
     def is_indexed(self, content_hash: str, embedder_fp: str | None = None) -> bool:
         """Whether a video with this content hash was indexed with this embedder (default: ours)."""
-        row = self.db.execute(
-            "SELECT 1 FROM videos WHERE content_hash = ? AND embedder_fp = ? AND status = 'indexed' LIMIT 1",
-            (content_hash, embedder_fp or self.fingerprint),
-        ).fetchone()
-        return row is not None
+        return self._db.is_indexed(content_hash, embedder_fp or self.fingerprint)
+
+    def indexed_hash_at(self, path: str | Path) -> str | None:
+        """Content hash of the indexed video stored under ``path`` (as given); None if none is."""
+        return self._db.indexed_hash_at(str(path))
+
+    def indexed_videos(self) -> list[dict[str, Any]]:
+        """The indexed videos with their stored facts (path, content hash, camera, fps, size, stats)."""
+        return self._db.indexed_videos()
 
     def search(self, queries: np.ndarray, k: int = 10,
                exclude_video: str | int | Path | None = None) -> list[list[Hit]]:
@@ -280,17 +241,11 @@ class Gallery(GalleryWrites):
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         exclude = None
         if exclude_video is not None:
-            row = self._find_video(exclude_video)
+            row = self._db.find_video(exclude_video)
             if row is not None:
-                exclude = self._tracklet_ids(row[0])
+                exclude = self._db.tracklet_ids(row[0])
         scores, ids = self.index.search(q, k, exclude)
-        wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
-        rows = {}
-        for s in range(0, len(wanted), _SQL_CHUNK):
-            chunk = wanted[s : s + _SQL_CHUNK]
-            sql = (f"SELECT {HIT_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
-                   f"WHERE t.id IN ({','.join('?' * len(chunk))})")
-            rows.update({r[0]: r for r in self.db.execute(sql, chunk)})
+        rows = self._db.hit_rows([int(i) for i in ids.ravel() if i >= 0])
         root = str(self.root)
         results = []
         for srow, irow in zip(scores, ids, strict=True):
@@ -298,42 +253,25 @@ class Gallery(GalleryWrites):
             results.append([hit_from_row(r, n + 1, sc, root) for n, (sc, r) in enumerate(hits)])
         return results
 
-    def get_tracklet(self, tracklet_id: int) -> TrackletRecord:
+    def get_tracklet(self, tracklet_id: int) -> GalleryRecord:
         """One stored tracklet with its arrays.
 
         Raises:
             GalleryError: No such id.
         """
-        row = self.db.execute(
-            f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id WHERE t.id = ?",
-            (int(tracklet_id),),
-        ).fetchone()
-        if row is None:
+        rec = self._db.record(tracklet_id)
+        if rec is None:
             raise GalleryError(f"no tracklet {tracklet_id} in gallery {self.root}")
-        rec = record_from_row(row, str(self.root))
-        rec.vectors = self._extra_vectors([rec.id]).get(rec.id, {})
         return rec
 
-    def iter_tracklets(self, video: str | int | Path | None = None, chunk: int = 256) -> Iterator[TrackletRecord]:
-        """All stored tracklets (of one video if given), by increasing id, with their arrays."""
-        where, args = "", []
-        if video is not None:
-            vid = self._require_video(video)[0]
-            where, args = " AND t.video_id = ?", [vid]
-        last = 0
-        while True:
-            rows = self.db.execute(
-                f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
-                f"WHERE t.id > ?{where} ORDER BY t.id LIMIT ?", [last, *args, chunk],
-            ).fetchall()
-            if not rows:
-                return
-            recs = [record_from_row(r, str(self.root)) for r in rows]
-            extra = self._extra_vectors([r.id for r in recs])
-            for rec in recs:
-                rec.vectors = extra.get(rec.id, {})
-                yield rec
-            last = recs[-1].id
+    def iter_tracklets(self, video: str | int | Path | None = None, chunk: int = 256) -> Iterator[GalleryRecord]:
+        """All stored tracklets (of one video if given), by increasing id, with their arrays.
+
+        Raises:
+            GalleryError: ``video`` is not in the gallery, or names several videos.
+        """
+        video_id = None if video is None else self._db.require_video(video)[0]
+        return self._db.iter_records(video_id, chunk)
 
     def vectors(self, space: str = "appearance") -> tuple[np.ndarray, np.ndarray]:
         """``(ids (N,) int64, vectors (N, D) float32)`` of one vector space, by increasing id.
@@ -342,26 +280,12 @@ class Gallery(GalleryWrites):
         ``"skeleton"``) come from the ``vectors`` table and cover only tracklets that have them.
         """
         if space == "appearance":
-            return self._read_embeddings()
-        rows = self.db.execute("SELECT tracklet_id, vec FROM vectors WHERE space = ? ORDER BY tracklet_id",
-                               (space,)).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        if not rows:
-            return ids, np.zeros((0, 0), np.float32)
-        return ids, np.stack([from_blob(r[1], np.float32) for r in rows])
+            return self._db.read_embeddings()
+        return self._db.vectors(space)
 
     def info(self) -> dict[str, Any]:
         """Counts, embedder, index type and size on disk, plus the indexed and failed videos."""
-        videos = [
-            {"id": r[0], "path": r[1], "name": r[2], "camera": r[3], "tracklets": r[4], "indexed_at": r[5],
-             "content_hash": r[6]}
-            for r in self.db.execute(
-                "SELECT v.id, v.path, v.name, v.camera, COUNT(t.id), v.indexed_at, v.content_hash "
-                "FROM videos v LEFT JOIN tracklets t ON t.video_id = v.id WHERE v.status = 'indexed' "
-                "GROUP BY v.id ORDER BY v.id")
-        ]
-        failed = [{"path": r[0], "error": r[1], "failed_at": r[2]} for r in self.db.execute(
-            "SELECT path, error, indexed_at FROM videos WHERE status = 'failed' ORDER BY id")]
+        videos, failed = self._db.info_rows()
         size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
         return {
             "path": str(self.root),
@@ -382,19 +306,52 @@ class Gallery(GalleryWrites):
             "failed": failed,
         }
 
-    # -- helpers -------------------------------------------------------------------------
-    def _tracklet_ids(self, video_id: int) -> np.ndarray:
-        rows = self.db.execute("SELECT id FROM tracklets WHERE video_id = ?", (video_id,)).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
+    # -- writes ------------------------------------------------------------------------------
+    def add_video(
+        self,
+        path: str | Path,
+        content_hash: str,
+        camera: str,
+        tracklets: Sequence[Tracklet],
+        fps: float,
+        num_frames: int,
+        width: int,
+        height: int,
+        stats: dict[str, Any] | None = None,
+    ) -> int:
+        """Store one indexed video and all its tracklets atomically; returns the video id.
 
-    def _extra_vectors(self, ids: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
-        out: dict[int, dict[str, np.ndarray]] = {}
-        for s in range(0, len(ids), _SQL_CHUNK):
-            chunk = list(ids[s : s + _SQL_CHUNK])
-            for tid, space, vec in self.db.execute(
-                f"SELECT tracklet_id, space, vec FROM vectors WHERE tracklet_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out.setdefault(tid, {})[space] = from_blob(vec, np.float32)
-        return out
+        Thumbnails are written first, then the video row and every tracklet (embedding required)
+        are inserted in one transaction: readers see all of the video's tracklets or none. Adding
+        a path that is already in the gallery (indexed or failed) replaces it. Each tracklet's
+        ``skeleton_embedding`` (if any) is stored as its ``"skeleton"`` vector and its
+        ``sample_stride`` in ``extra_json``; ``stats`` is stored as JSON (entries that do not
+        serialise are left out).
 
+        Raises:
+            GalleryError: A tracklet has no embedding or one of the wrong size, or another
+                process is writing the gallery.
+        """
+        return self._writer.add_video(path, content_hash, camera, tracklets, fps, num_frames, width, height,
+                                      stats)
+
+    def mark_failed(self, path: str | Path, error: str, content_hash: str | None = None) -> None:
+        """Record that a video could not be indexed (listed by ``info()``).
+
+        Bad input never costs indexed data: if the path was indexed before (the file has since
+        been damaged or replaced), its tracklets are kept and only this run reports the failure.
+        An earlier failure record of the same path is replaced.
+        """
+        self._writer.mark_failed(path, error, content_hash)
+
+    def remove_video(self, video: str | int | Path) -> int:
+        """Remove a video (by path, file name or id) and its tracklets; returns the tracklet count.
+
+        Raises:
+            GalleryError: No such video, or the name matches several videos.
+        """
+        return self._writer.remove_video(video)
+
+    def flush(self) -> None:
+        """Write the FAISS index now if it has changes not on disk (writers only)."""
+        self._sync.flush()

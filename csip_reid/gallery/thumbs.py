@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.tracklet import Tracklet
 
 THUMB_HEIGHT = 256
 JPEG_QUALITY = 90

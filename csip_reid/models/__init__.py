@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from csip_reid.core.registry import Registry
 from csip_reid.models.config import CSIPConfig, list_configs, load_config
 from csip_reid.models.csip import CSIPReID
-from csip_reid.registry import Registry
 
 MODELS: Registry[CSIPReID] = Registry("model")
 

@@ -1,8 +1,8 @@
 """CSIP-ReID configuration: a tree of dataclasses, loadable from YAML.
 
 Every size and every training knob of the model is a config value. Shipped configs live in
-``configs/`` (repository) and ``csip_reid/configs/`` (installed package); :func:`load_config` takes
-either a YAML path or the name of a shipped config (``csip_mars``, ``csip_tiny``, ...).
+``csip_reid/configs/`` (see :mod:`csip_reid.core.configs`); :func:`load_config` takes either a
+YAML path or the name of a shipped config (``csip_mars``, ``csip_tiny``, ...).
 
 A YAML file only needs the values that differ from the defaults, which follow the official
 CSIP-ReID MARS recipe (ViT-B/16 at 256x128, T=8, 10-layer SGT, see ``docs/csip-quirks.md``).
@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from csip_reid.errors import ConfigError
+from csip_reid.core.configs import config_path, shipped_configs
+from csip_reid.core.errors import ConfigError
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 @dataclass
@@ -40,7 +40,7 @@ class InputConfig:
 class VisualConfig:
     """CLIP ViT image tower (timm ``VisionTransformer``, pre-norm, CLS token).
 
-    ``pretrained_weights`` is a path or a name for :func:`csip_reid.weights.resolve_weights`
+    ``pretrained_weights`` is a path or a name for :func:`csip_reid.core.weights.resolve_weights`
     (``clip_vit_b16`` = OpenAI's ``ViT-B-16.pt``); it is loaded when ``pretrained`` is true.
     """
 
@@ -307,17 +307,9 @@ _SECTIONS: dict[tuple[type, str], type] = {
 
 def list_configs() -> list[str]:
     """Names of the CSIP-ReID configs shipped with the package (``csip_*.yaml``)."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("csip_*.yaml"))
+    return shipped_configs("csip_")
 
 
 def load_config(path_or_name: str | Path) -> CSIPConfig:
     """Load a config from a YAML path or by the name of a shipped config (``csip_tiny``)."""
-    p = Path(path_or_name).expanduser()
-    if p.is_file():
-        return CSIPConfig.from_yaml(p)
-    if p.parent == Path(".") and p.suffix in ("", ".yaml", ".yml") and p.stem in list_configs():
-        return CSIPConfig.from_yaml(CONFIG_DIR / f"{p.stem}.yaml")
-    raise ConfigError(
-        f"config {str(path_or_name)!r} not found: not a file and not a shipped config "
-        f"({', '.join(list_configs())})"
-    )
+    return CSIPConfig.from_yaml(config_path(path_or_name, "csip_"))

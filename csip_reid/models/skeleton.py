@@ -6,7 +6,7 @@ forward pass in training) is added, and ``layers`` post-LN transformer blocks at
 of that frame only (there is no temporal attention; logits are clamped to ``±logit_clamp`` before the
 softmax, as in TranSG). A final ``C x P`` matrix projects the joints into the visual embedding space.
 
-Missing data: the input may hold NaNs (the :class:`~csip_reid.tracklet.Tracklet` convention) and/or
+Missing data: the input may hold NaNs (the :class:`~csip_reid.core.tracklet.Tracklet` convention) and/or
 come with a boolean mask (the training loader's ``skeleton_mask``, True = present). A joint is present
 when the mask says so *and* its three coordinates are finite. Missing joints are zero-filled, are never
 attended to, and are left out of every mean; a frame with no present joint is left out of the
@@ -20,18 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from csip_reid.core.skeleton import H36M_EDGES, H36M_JOINTS
 from csip_reid.models.config import SkeletonConfig
-
-#: Human3.6M-17 joint names in CSIP-ReID's order.
-H36M_JOINTS = (
-    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
-    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-)
-#: Bones of the H36M-17 graph (undirected).
-H36M_EDGES = (
-    (10, 9), (9, 8), (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16),
-    (8, 7), (7, 0), (0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6),
-)
 
 
 def laplacian_eigvecs(edges: tuple[tuple[int, int], ...], num_nodes: int, k: int) -> torch.Tensor:

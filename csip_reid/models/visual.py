@@ -10,7 +10,7 @@ back, as in CLIP-ReID/CSIP-ReID:
 * ``x12`` (N, 1+Np, width): output of the last block after ``ln_post`` (all tokens),
 * ``xproj`` (N, 1+Np, proj_dim): ``x12`` projected.
 
-Pretrained CLIP weights come through :func:`csip_reid.weights.resolve_weights`: by name
+Pretrained CLIP weights come through :func:`csip_reid.core.weights.resolve_weights`: by name
 (``clip_vit_b16`` = OpenAI's ``ViT-B-16.pt``, downloaded when online) or from a local file, which may
 be OpenAI's TorchScript archive, an OpenCLIP/timm state dict (``.bin``/``.pth``) or a ``.safetensors``
 file. The 14x14 positional embedding is bilinearly resized to the configured grid (16x8 for 256x128),
@@ -29,9 +29,9 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 from torch import nn
 
-from csip_reid.errors import CheckpointError
+from csip_reid.core.errors import CheckpointError
+from csip_reid.core.weights import WeightsInfo, register_weights, resolve_weights
 from csip_reid.models.config import InputConfig, VisualConfig
-from csip_reid.weights import WeightsInfo, register_weights, resolve_weights
 
 register_weights(
     WeightsInfo(

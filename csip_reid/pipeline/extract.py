@@ -15,11 +15,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from csip_reid.pipeline.detectors import Detector, create_detector
-from csip_reid.pipeline.tracklets import TrackletBuilder
-from csip_reid.pipeline.video import VideoReader
-from csip_reid.tracking.trackers import create_tracker
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.video import VideoReader
+from csip_reid.pipeline.detect import Detector, create_detector
+from csip_reid.tracking import TrackletBuilder, create_tracker
 
 
 @dataclass
@@ -110,10 +109,7 @@ def extract_tracklets(
     def flush(frames: list[tuple[int, float, Any]]) -> Iterator[Tracklet]:
         for (index, ts, frame), dets in zip(frames, detector.detect([f[2] for f in frames]), strict=True):
             stats.detections += len(dets)
-            upd = tracker.update(dets, frame)
-            yield from builder.update(
-                index, ts, frame, upd.track_ids, upd.det_index, upd.xyxy, upd.conf, dets.keypoints
-            )
+            yield from builder.update(index, ts, frame, tracker.update(dets, frame))
 
     bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
     pending: list[tuple[int, float, Any]] = []

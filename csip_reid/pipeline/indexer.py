@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from csip_reid.errors import ConfigError, ReidError
+from csip_reid.core.errors import ConfigError, ReidError
+from csip_reid.core.skeleton import H36M_2D, check_skeleton_format
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.pipeline.pose import is_none
+from csip_reid.pipeline.pose.skeleton import attach_skeletons
 from csip_reid.pipeline.settings import PipelineSettings
-from csip_reid.pipeline.skeleton import H36M_2D, attach_skeletons, check_skeleton_format
-from csip_reid.tracklet import Tracklet
 
 
 @dataclass
@@ -87,7 +89,7 @@ def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]
     info["pipeline"] = settings.to_dict()
     info["model_skeleton_format"] = info.get("skeleton_format")
     # what the gallery stores: skeletons from our pose stage, or none
-    info["skeleton_format"] = H36M_2D if settings.pose not in (None, "", "none") else None
+    info["skeleton_format"] = None if is_none(settings.pose) else H36M_2D
     return info
 
 
@@ -95,8 +97,8 @@ class Pipeline:
     """Detector + tracker + pose + embedder built once from :class:`PipelineSettings`."""
 
     def __init__(self, settings: PipelineSettings, embedder: Any | None = None) -> None:
-        from csip_reid.pipeline.detectors import create_detector
-        from csip_reid.pipeline.embedders import create_embedder
+        from csip_reid.pipeline.detect import create_detector
+        from csip_reid.pipeline.embed import create_embedder
         from csip_reid.pipeline.pose import create_pose
 
         self.settings = settings
@@ -145,7 +147,7 @@ class Pipeline:
             vecs = self.embedder.embed_skeletons([t.skeleton for t in tracklets])
             for t, v in zip(tracklets, vecs):
                 if np.any(v):
-                    t.meta["skeleton_embedding"] = v
+                    t.skeleton_embedding = v
 
     def run(self, path: str | Path, camera: str | None = None, progress: bool = True,
             batch: int = 32, stats: Any | None = None,
@@ -203,7 +205,7 @@ class Indexer:
         """
         from tqdm import tqdm
 
-        from csip_reid.pipeline.video import iter_video_files
+        from csip_reid.core.video import iter_video_files
 
         files = iter_video_files(paths)
         summary = IndexSummary()
@@ -222,8 +224,8 @@ class Indexer:
 
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
         """Index one video; errors of this video are recorded, not raised."""
+        from csip_reid.core.video import VideoReader, video_content_hash
         from csip_reid.pipeline.extract import ExtractStats
-        from csip_reid.pipeline.video import VideoReader, video_content_hash
 
         path = str(Path(path).resolve())
         t0 = time.perf_counter()

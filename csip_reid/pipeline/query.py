@@ -9,10 +9,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from csip_reid.errors import GalleryError, NoPersonError
+from csip_reid.core.errors import GalleryError, NoPersonError
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.weights import cache_dir
 from csip_reid.pipeline.settings import PipelineSettings
-from csip_reid.tracklet import Tracklet
-from csip_reid.weights import cache_dir
 
 MODES = ("appearance", "skeleton", "fused")
 
@@ -66,7 +66,7 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
     """Search one embedded tracklet; fused/skeleton modes re-rank by skeleton similarity."""
     if mode == "appearance":
         return gallery.search(t.embedding[None], k=top_k)[0]
-    skel = t.meta.get("skeleton_embedding")
+    skel = t.skeleton_embedding
     if skel is None:
         raise GalleryError(f"--mode {mode} needs a skeleton embedding of the query: index and query with "
                            "--pose and a skeleton-capable embedder")
@@ -80,10 +80,10 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
               progress: bool = True, start_s: float | None = None, end_s: float | None = None,
               **overrides: Any) -> list[QueryResult]:
     """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query."""
+    from csip_reid.core.video import VideoReader
     from csip_reid.gallery.store import Gallery, embedder_info
-    from csip_reid.pipeline.embedders import create_embedder
+    from csip_reid.pipeline.embed import create_embedder
     from csip_reid.pipeline.indexer import Pipeline
-    from csip_reid.pipeline.video import VideoReader
 
     if mode not in MODES:
         raise GalleryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from csip_reid.errors import ConfigError
+from csip_reid.core.configs import config_path
+from csip_reid.core.errors import ConfigError
 
 
 @dataclass
@@ -53,9 +54,7 @@ class PipelineSettings:
         """Defaults, then the YAML file (if any), then non-None ``overrides``."""
         data: dict[str, Any] = {}
         if path is not None:
-            p = Path(path)
-            if not p.is_file():
-                raise ConfigError(f"config file not found: {p}")
+            p = config_path(path)
             try:
                 loaded = yaml.safe_load(p.read_text()) or {}
             except yaml.YAMLError as e:

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from csip_reid.pipeline.video import cut_clip  # noqa: F401  (re-exported for the tests)
+from csip_reid.core.video import cut_clip  # noqa: F401  (re-exported for the tests)
 
 # Person time segments of the Intel sample (frame ranges, from the test material README).
 INTEL_SEGMENTS = [(70, 190), (230, 440), (510, 690), (750, 860), (940, 1190), (1240, 1350)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -18,14 +20,20 @@ def runner(monkeypatch, models_dir, tmp_path):
 
 
 def test_backends_lists_every_registry(runner):
-    r = runner.invoke(main, ["backends"])
+    r = runner.invoke(main, ["backends", "--json"])
     assert r.exit_code == 0, r.output
-    lines = dict(line.split(": ", 1) for line in r.output.strip().splitlines())
-    assert {"ultralytics", "yolox"} <= set(lines["detectors"].split(", "))
-    assert {"bytetrack", "botsort"} <= set(lines["trackers"].split(", "))
-    assert {"none", "movenet", "yolo-pose", "rtmpose-s"} <= set(lines["pose"].split(", "))
-    assert {"onnx", "csip", "skeleton"} <= set(lines["embedders"].split(", "))
-    assert {"mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"} <= set(lines["datasets"].split(", "))
+    lines = json.loads(r.output)
+    assert {"ultralytics", "yolox"} <= set(lines["detectors"])
+    assert {"bytetrack", "botsort"} <= set(lines["trackers"])
+    assert {"none", "movenet", "yolo-pose", "rtmpose-s"} <= set(lines["pose"])
+    assert {"onnx", "csip", "skeleton"} <= set(lines["embedders"])
+    assert {"mars", "lsvid", "ilidsvid", "prid", "custom", "minimars"} <= set(lines["datasets"])
+    assert {"csip_tiny", "csip_vit_b16"} <= set(lines["models"])
+    text = runner.invoke(main, ["backends"]).output
+    assert "KIND[:ARG]" in text  # the one spec grammar is documented
+    for names in lines.values():  # every registered back-end is listed with its help line
+        for name in names:
+            assert any(line.split()[:1] == [name] for line in text.splitlines()), name
 
 
 def test_weights_shows_local_and_missing(runner, models_dir):

@@ -67,7 +67,7 @@ def test_csip_embedder_indexes_and_queries_with_fused_modes(trained, videos_dir,
     assert json.loads(p.stdout)["tracklets"] >= 1
     info = gallery_info(gallery)
     from csip_reid.gallery.store import Gallery
-    from csip_reid.pipeline.embedders import create_embedder
+    from csip_reid.pipeline.embed import create_embedder
 
     assert info["skeleton_format"] == "h36m17-2d-conf"
     assert info["dim"] == create_embedder(f"csip:{run / 'best.pt'}").dim
@@ -104,8 +104,8 @@ def test_gallery_refuses_other_embedder(trained, videos_dir, offline_env, tmp_pa
 
 def test_skeleton_format_mismatch_refused(trained, videos_dir, offline_env, tmp_path):
     """A skeleton model trained on 2D-conf skeletons cannot take HMR-style 3D ones (and vice versa)."""
-    from csip_reid.errors import SkeletonFormatError
-    from csip_reid.pipeline.skeleton import check_skeleton_format
+    from csip_reid.core.errors import SkeletonFormatError
+    from csip_reid.core.skeleton import check_skeleton_format
 
     with pytest.raises(SkeletonFormatError, match="model trained on h36m17-3d"):
         check_skeleton_format("h36m17-3d", "h36m17-2d-conf")

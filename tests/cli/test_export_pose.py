@@ -118,7 +118,7 @@ def test_rtmpose_random_weights_through_index(videos_dir, offline_env, tmp_path)
     clip = cut_clip(videos_dir / "intel_one-by-one-person-detection.mp4", tmp_path / "c.mp4", 250, 330)
     gallery = tmp_path / "g"
     run_reid("index", str(clip), "--gallery", str(gallery), "--detector", "yolox:yolox_nano", "--embedder",
-             "onnx:osnet_x0_25_msmt17", "--pose", "rtmpose-t@random", "-q", env_extra=offline_env, check=True)
+             "onnx:osnet_x0_25_msmt17", "--pose", "rtmpose-t:random", "-q", env_extra=offline_env, check=True)
     recs = _records(gallery)
     assert recs
     for r in recs:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from csip_reid.pipeline.embedders import CropPreprocess, create_embedder, even_indices, l2_normalize
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.arrays import evenly_spaced_indices
+from csip_reid.core.embedder import CropPreprocess, l2_normalize
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.pipeline.embed import create_embedder
 
 
 def test_preprocess_matches_manual():
@@ -17,6 +19,10 @@ def test_preprocess_matches_manual():
     rgb = cv2.resize(crop, (4, 8), interpolation=cv2.INTER_LINEAR)[:, :, ::-1].astype(np.float32) / 255
     want = ((rgb - np.array(pre.mean)) / np.array(pre.std)).transpose(2, 0, 1)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def even_indices(n: int, k: int):
+    return evenly_spaced_indices(n, min(n, k))
 
 
 def test_even_indices():

@@ -7,11 +7,11 @@ import hashlib
 import numpy as np
 import pytest
 
-from csip_reid.errors import ConfigError, WeightsNotFoundError
+from csip_reid.core.errors import ConfigError, WeightsNotFoundError
+from csip_reid.core.registry import Registry, split_spec
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.weights import file_sha256, find_local, resolve_weights
 from csip_reid.pipeline.settings import PipelineSettings
-from csip_reid.registry import Registry, split_spec
-from csip_reid.tracklet import Tracklet
-from csip_reid.weights import file_sha256, find_local, resolve_weights
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from data_trees import make_custom, make_lsvid, write_image
 from scipy.io import loadmat, savemat
 
+from csip_reid.core.errors import ConfigError, DatasetError
 from csip_reid.data import build_dataset, list_datasets
-from csip_reid.errors import ConfigError, DatasetError
 
 
 def _summary(records):

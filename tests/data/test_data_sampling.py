@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from csip_reid.core.errors import ConfigError, DatasetError
 from csip_reid.data.sampling import (
     RandomIdentitySampler,
     dense_clips,
@@ -16,7 +17,6 @@ from csip_reid.data.sampling import (
     sample_clips,
     stride_indices,
 )
-from csip_reid.errors import ConfigError, DatasetError
 
 
 def test_rrs_train_one_frame_per_chunk():

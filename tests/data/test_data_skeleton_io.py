@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from data_trees import skeleton_frame
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.skeleton_io import (
     coordinate_channels,
     load_skeleton_sequence,
@@ -15,7 +16,6 @@ from csip_reid.data.skeleton_io import (
     root_centre,
     write_skeleton_json,
 )
-from csip_reid.errors import DatasetError
 
 
 def test_roundtrip_with_missing_joint(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from csip_reid.data import TrackletRecord, VideoReIDDataset, build_dataset
+from csip_reid.data import SequenceRecord, VideoReIDDataset, build_dataset
 from csip_reid.data.skeleton_io import write_skeleton_json
 
 
@@ -37,7 +37,7 @@ def minimars_with_synthetic_skeletons(mini_mars: Path, out: Path, seed: int = 0,
                 frame[0] = 0.0
                 write_skeleton_json(p, frame, "h36m17-3d")
             paths.append(str(p))
-        train.append(TrackletRecord(rec.frames, rec.pid, rec.camid, paths, f"{rec.name}_synthetic"))
+        train.append(SequenceRecord(rec.frames, rec.pid, rec.camid, paths, f"{rec.name}_synthetic"))
     return VideoReIDDataset(f"{ds.name}-synthetic-skeletons", train, ds.query, ds.gallery,
                             ds.num_train_pids, ds.num_cameras, "h36m17-3d")
 

@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from csip_reid.core.embedder import Embedder, l2_normalize
+from csip_reid.core.errors import DatasetError, SkeletonFormatError
 from csip_reid.data import build_dataset
 from csip_reid.data.sampling import dense_clips, evenly_spaced_indices, rrs_test_indices
 from csip_reid.data.skeleton_io import write_skeleton_json
 from csip_reid.engine.evaluate import embed_records, evaluate_embedder, evaluate_features
-from csip_reid.errors import DatasetError, SkeletonFormatError
-from csip_reid.pipeline.embedders import Embedder, create_embedder, l2_normalize
+from csip_reid.pipeline.embed import create_embedder
 
 # person -> [(split, "<camera>_<tracklet>", n_frames)]
 TREE = {"ann": [("query", "cam1_1", 11), ("gallery", "cam2_2", 6)],

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from csip_reid.core.errors import ConfigError
 from csip_reid.engine.metrics import distances, rank_distances, rank_features
-from csip_reid.errors import ConfigError
 
 # gallery:      g0       g1       g2       g3        g4       g5
 G_PIDS = [1, 2, 1, -1, 1, 3]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from csip_reid.core.tracklet import Tracklet
 from csip_reid.gallery import IndexPolicy
-from csip_reid.tracklet import Tracklet
 
 DIM = 32
 #: Both index kinds through the public policy. ``exact_max=0`` asks for IVF at any size (from 256
@@ -27,7 +27,10 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
 
 def make_tracklets(vecs: np.ndarray, video: str = "v.mp4", camera: str = "cam1", seed: int = 0,
                    skeleton: bool = False, thumb_height: int = 24) -> list[Tracklet]:
-    """One tracklet per row of ``vecs``, with distinct arrays, a thumbnail and meta."""
+    """One tracklet per row of ``vecs``, with distinct arrays, a thumbnail and a sample stride.
+
+    ``skeleton=True`` adds a skeleton and a 16-d skeleton-space vector (``skeleton_embedding``).
+    """
     rng = np.random.default_rng(seed)
     out = []
     for i, v in enumerate(vecs):
@@ -45,12 +48,12 @@ def make_tracklets(vecs: np.ndarray, video: str = "v.mp4", camera: str = "cam1",
             sample_frames=sample,
             thumbnail=rng.integers(0, 255, (thumb_height, thumb_height // 2 + 1, 3), dtype=np.uint8),
             embedding=v,
-            meta={"num_detections": np.int64(n), "quality": 0.5, "not_json": object()},
+            sample_stride=2 + i % 3,
         )
         if skeleton:
             t.skeleton = rng.standard_normal((len(sample), 17, 3)).astype(np.float32)
             t.skeleton_format = "coco17-2d-conf"
-            t.meta["skeleton_embedding"] = rng.standard_normal(16).astype(np.float32)
+            t.skeleton_embedding = rng.standard_normal(16).astype(np.float32)
         out.append(t)
     return out
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gallery_testlib import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
+from synthetic import ClusteredSphere, clustered_unit_vectors  # bench/synthetic.py (see conftest.py)
 
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.index import VectorIndex
-from csip_reid.gallery.synthetic import ClusteredSphere, clustered_unit_vectors
 
 
 def _recall_at_10(hits, truth: np.ndarray) -> float:

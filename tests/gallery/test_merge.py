@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from gallery_testlib import add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.cli import main
-from csip_reid.errors import GalleryError
+from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery
 from csip_reid.gallery.merge import merge_galleries
 

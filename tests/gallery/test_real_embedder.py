@@ -10,30 +10,32 @@ import cv2
 import numpy as np
 import pytest
 
-from csip_reid.errors import GalleryError
+from csip_reid.core.embedder import CropPreprocess
+from csip_reid.core.errors import GalleryError
+from csip_reid.core.tracklet import Tracklet
 from csip_reid.gallery import Gallery, embedder_info
-from csip_reid.pipeline.embedders import CropPreprocess, create_embedder
-from csip_reid.tracklet import Tracklet
+from csip_reid.pipeline.embed import create_embedder
 
 FRAMES = 4  # crops per tracklet: a stable enough mean feature, quick on a CPU
 
 
-def _mini_mars_tracklets(root: Path) -> tuple[list[Tracklet], dict[str, str]]:
+def _mini_mars_tracklets(root: Path) -> tuple[list[Tracklet], list[str]]:
+    """The mini-MARS tracklets (first frames only) and the split of each, in the same order."""
     by_tracklet: dict[str, list[dict]] = defaultdict(list)
     with open(root / "labels.csv", newline="") as f:
         for row in csv.DictReader(f):
             by_tracklet[row["tracklet"]].append(row)
-    tracklets, split = [], {}
-    for name, rows in sorted(by_tracklet.items()):
+    tracklets, split = [], []
+    for _name, rows in sorted(by_tracklet.items()):
         rows = sorted(rows, key=lambda r: int(r["frame_index_in_tracklet"]))[:FRAMES]
         crops = [cv2.imread(str(root / r["path"])) for r in rows]
         frames = np.array([int(r["frame_index_in_tracklet"]) for r in rows])
         tracklets.append(Tracklet(
             video=f"C{rows[0]['camera']}.mp4", camera=f"C{rows[0]['camera']}", track_id=int(rows[0]["person_id"]),
             frames=frames, timestamps=frames / 25.0, boxes=np.tile([0, 0, 128, 256], (len(rows), 1)),
-            sample_frames=frames, crops=crops, meta={"tracklet": name},
+            sample_frames=frames, crops=crops,
         ))
-        split[name] = rows[0]["split"]
+        split.append(rows[0]["split"])
     return tracklets, split
 
 
@@ -50,7 +52,7 @@ def test_cross_camera_search(tmp_path: Path, mini_mars: Path, osnet_path: Path) 
             g.add_video(f"/mars/{cam}.mp4", f"hash-{cam}", cam, ts, 25.0, 1000, 128, 256)
         assert len(g) == len(tracklets) == 64 and g.dim == embedder.dim == 512
 
-        queries = [t for t in tracklets if split[t.meta["tracklet"]] == "query"]
+        queries = [t for t, s in zip(tracklets, split, strict=True) if s == "query"]
         correct = judged = 0
         for q in queries:
             has_match = any(t.track_id == q.track_id and t.camera != q.camera for t in tracklets)

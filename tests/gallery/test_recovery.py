@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gallery_testlib import POLICIES, add_video, fake_embedder_info, unit_vectors
 
-from csip_reid.errors import GalleryError
+from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery
 from csip_reid.gallery.index import VectorIndex
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from gallery_testlib import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
-from csip_reid.errors import GalleryError
+from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery, IndexPolicy
 
 INFO = fake_embedder_info()
@@ -74,19 +75,60 @@ def test_record_round_trip(gallery: Gallery) -> None:
         np.testing.assert_array_equal(rec.sample_frames, t.sample_frames)
         np.testing.assert_array_equal(rec.skeleton, t.skeleton)
         np.testing.assert_allclose(rec.embedding, v, atol=1e-6)  # stored L2-normalised
-        np.testing.assert_array_equal(rec.vectors["skeleton"], t.meta["skeleton_embedding"])
+        np.testing.assert_array_equal(rec.vectors["skeleton"], t.skeleton_embedding)
         assert rec.skeleton_format == "coco17-2d-conf"
-        assert rec.extra == {"num_detections": len(t), "quality": 0.5}  # the JSON-able part of meta
+        assert rec.extra == {"sample_stride": t.sample_stride}  # what extra_json stores
         thumb = cv2.imread(rec.thumbnail)
         assert thumb is not None and thumb.shape[0] == 256  # 300-px thumbnails are scaled down
+    assert [t.sample_stride for t in tracklets] == [2, 3, 4]  # distinct, so a mix-up would show
     back = gallery.get_tracklet(recs[1].id).to_tracklet()
     assert back.track_id == 2 and len(back) == len(tracklets[1])
+    assert back.gallery_id == recs[1].id and back.sample_stride == tracklets[1].sample_stride == 3
+    np.testing.assert_array_equal(back.skeleton_embedding, tracklets[1].skeleton_embedding)
+    np.testing.assert_allclose(back.embedding, vecs[1], atol=1e-6)
+    np.testing.assert_array_equal(back.skeleton, tracklets[1].skeleton)
+    assert (back.camera, back.video, back.skeleton_format) == ("cam1", "/videos/x.mp4", "coco17-2d-conf")
     ids, skel = gallery.vectors("skeleton")
     assert ids.tolist() == [r.id for r in recs] and skel.shape == (3, 16)
     ids, app = gallery.vectors()
     assert app.shape == (3, DIM)
     with pytest.raises(GalleryError, match="no tracklet"):
         gallery.get_tracklet(999)
+
+
+def test_typed_fields_without_skeleton_and_legacy_extra(gallery: Gallery) -> None:
+    vecs = unit_vectors(2)
+    tracklets = make_tracklets(vecs)
+    tracklets[0].sample_stride = 1  # the default stride
+    gallery.add_video("/videos/y.mp4", "h", "c", tracklets, 25.0, 100, 640, 480, {})
+    recs = list(gallery.iter_tracklets())
+    assert [r.extra for r in recs] == [{"sample_stride": 1}, {"sample_stride": 3}]
+    assert recs[0].vectors == {} and gallery.vectors("skeleton")[0].shape == (0,)
+    back = [r.to_tracklet() for r in recs]
+    assert [b.sample_stride for b in back] == [1, 3]
+    assert [b.gallery_id for b in back] == [r.id for r in recs]
+    assert all(b.skeleton_embedding is None and b.skeleton is None for b in back)
+    # extra_json of older galleries: other keys are kept in ``extra``; a missing or unusable
+    # stride reads as 1.
+    for extra, stride in [({}, 1), ({"num_detections": 7, "quality": 0.5}, 1), ({"sample_stride": 8}, 8),
+                          ({"sample_stride": "8"}, 1), ({"sample_stride": 0}, 1), ({"sample_stride": 4.0}, 4)]:
+        assert dataclasses.replace(recs[0], extra=extra).to_tracklet().sample_stride == stride, extra
+    gallery.db.execute("UPDATE tracklets SET extra_json = ? WHERE id = ?",
+                       ('{"num_detections": 7, "quality": 0.5}', recs[0].id))
+    legacy = gallery.get_tracklet(recs[0].id)
+    assert legacy.extra == {"num_detections": 7, "quality": 0.5} and legacy.to_tracklet().sample_stride == 1
+
+
+def test_stats_keep_their_json_part(gallery: Gallery) -> None:
+    stats = {"detections": np.int64(12), "seconds": np.float32(0.5), "quality": 0.5, "not_json": object(),
+             "array": np.zeros(3)}
+    gallery.add_video("/videos/s.mp4", "hs", "c", make_tracklets(unit_vectors(1)), 25.0, 100, 640, 480, stats)
+    (video,) = gallery.indexed_videos()
+    assert video["stats"] == {"detections": 12, "seconds": 0.5, "quality": 0.5}
+    assert type(video["stats"]["detections"]) is int
+    assert (video["path"], video["content_hash"], video["camera"], video["fps"], video["num_frames"],
+            video["width"], video["height"]) == ("/videos/s.mp4", "hs", "c", 25.0, 100, 640, 480)
+    assert gallery.indexed_hash_at("/videos/s.mp4") == "hs" and gallery.indexed_hash_at("/videos/t.mp4") is None
 
 
 def test_incremental_add_across_reopen(tmp_path: Path) -> None:

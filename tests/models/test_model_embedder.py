@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from csip_reid.core.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.weights import file_sha256
 from csip_reid.data import build_dataset
 from csip_reid.data.sampling import rrs_test_indices
-from csip_reid.engine.checkpoint import save_checkpoint
 from csip_reid.engine.context import TrainContext
 from csip_reid.engine.stage2 import extract_features
-from csip_reid.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from csip_reid.models import create_model
-from csip_reid.models.embedder import CSIPEmbedder
-from csip_reid.pipeline.embedders import create_embedder
-from csip_reid.tracklet import Tracklet
-from csip_reid.weights import file_sha256
+from csip_reid.models.checkpoint import save_checkpoint
+from csip_reid.pipeline.embed import create_embedder
+from csip_reid.pipeline.embed.csip import CSIPEmbedder
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_embed_tracklets_sets_embeddings(embedder: CSIPEmbedder, mini_mars: Path
     for i, c in enumerate(crops):
         n = len(c)
         tracks.append(Tracklet("v.mp4", "cam", i, np.arange(n), np.arange(n) / 10.0, np.zeros((n, 4)),
-                               sample_frames=np.arange(n), crops=c, meta={"camera_index": i}))
+                               sample_frames=np.arange(n), crops=c, camera_index=i))
     emb = embedder.embed_tracklets(tracks)
     assert emb.shape == (2, 160)
     assert all(np.array_equal(t.embedding, e) for t, e in zip(tracks, emb, strict=True))

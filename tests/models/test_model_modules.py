@@ -10,7 +10,7 @@ import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from csip_reid.errors import CheckpointError
+from csip_reid.core.errors import CheckpointError
 from csip_reid.models.config import PFUConfig, SGTMConfig, load_config
 from csip_reid.models.pfu import PrototypeFusionUpdater
 from csip_reid.models.sgtm import SGTM
@@ -270,7 +270,7 @@ def test_prototype_update_rule(momentum: float) -> None:
 
 
 def test_pretrained_clip_offline_gives_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from csip_reid.errors import WeightsNotFoundError
+    from csip_reid.core.errors import WeightsNotFoundError
     from csip_reid.models import build_model
 
     monkeypatch.setenv("REID_OFFLINE", "1")

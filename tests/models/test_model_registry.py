@@ -6,7 +6,7 @@ import pytest
 import timm
 import torch
 
-from csip_reid.errors import ConfigError
+from csip_reid.core.errors import ConfigError
 from csip_reid.models import create_model, list_models
 from csip_reid.models.config import CSIPConfig
 

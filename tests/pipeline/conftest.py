@@ -42,7 +42,7 @@ def intel_frames(intel_clip: Path) -> dict[int, np.ndarray]:
 
 
 def _save_random_yolo(cfg: str, dest: Path) -> Path:
-    from csip_reid._ultralytics import import_ultralytics
+    from csip_reid.core.ultralytics_env import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO

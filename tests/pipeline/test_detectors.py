@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from csip_reid.errors import ConfigError, WeightsNotFoundError
-from csip_reid.pipeline.detections import Detections
-from csip_reid.pipeline.detectors import (
-    DETECTORS,
-    UltralyticsDetector,
-    YoloxDetector,
-    create_detector,
-    is_yolox_onnx,
-)
+from csip_reid.core.detections import Detections
+from csip_reid.core.errors import ConfigError, WeightsNotFoundError
+from csip_reid.pipeline.detect import DETECTORS, create_detector
+from csip_reid.pipeline.detect.ultralytics import UltralyticsDetector
+from csip_reid.pipeline.detect.yolox import YoloxDetector, is_yolox_onnx
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +156,7 @@ def test_offline_hub_name_fails_before_ultralytics(monkeypatch: pytest.MonkeyPat
 def test_download_failure_becomes_weights_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import ultralytics
 
-    from csip_reid.pipeline import detectors
+    from csip_reid.pipeline.detect import ultralytics as detectors
 
     asked = []
 
@@ -194,7 +190,7 @@ def test_onnx_session_shares_the_cpu(yolox_path):
     """ONNX sessions use torch's thread count and sleeping (not spinning) idle threads."""
     import torch
 
-    from csip_reid.pipeline.detectors import onnx_session
+    from csip_reid.core.onnx import onnx_session
 
     sess = onnx_session(yolox_path)
     opts = sess.get_session_options()

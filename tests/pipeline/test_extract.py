@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from csip_reid.pipeline.detections import Detections
-from csip_reid.pipeline.detectors import Detector, create_detector
+from csip_reid.core.detections import Detections
+from csip_reid.pipeline.detect import Detector, create_detector
 from csip_reid.pipeline.extract import ExtractStats, extract_tracklets
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csip_reid.errors import ConfigError
-from csip_reid.pipeline.detections import Detections
-from csip_reid.tracking.trackers import TRACKERS, TrackerInput, create_tracker
+from csip_reid.core.detections import Detections
+from csip_reid.core.errors import ConfigError
+from csip_reid.tracking import TRACKERS, Tracker, create_tracker
+from csip_reid.tracking.ultralytics import TrackerInput
 
 
 def _objects(frame: int) -> np.ndarray:
@@ -37,15 +38,16 @@ def test_one_id_per_object_and_det_index(name: str) -> None:
         perm = rng.permutation(objs)  # detection order changes every frame
         dets = Detections(boxes[perm], np.full(len(perm), 0.9))
         upd = tracker.update(dets)
-        assert upd.track_ids.dtype == np.int64 and upd.det_index.dtype == np.int64
-        assert np.array_equal(upd.xyxy, dets.xyxy[upd.det_index])
-        assert np.array_equal(upd.conf, dets.conf[upd.det_index])
-        assert len(set(upd.track_ids.tolist())) == len(upd.track_ids)
-        for tid, di in zip(upd.track_ids, upd.det_index, strict=True):
-            obj = int(perm[di])
+        assert isinstance(tracker, Tracker) and isinstance(upd, Detections)
+        assert upd.tracker_id.dtype == np.int64
+        assert np.all(np.diff(upd.tracker_id) > 0)  # sorted by track id, each once
+        for tid, box, conf in zip(upd.tracker_id, upd.xyxy, upd.conf, strict=True):
+            rows = np.flatnonzero((dets.xyxy == box).all(1))  # the detector's own box comes back
+            assert len(rows) == 1 and dets.conf[rows[0]] == conf
+            obj = int(perm[rows[0]])
             assert owner.setdefault(int(tid), obj) == obj, f"track {tid} jumped to another object"
         if f >= 2:
-            assert len(upd.track_ids) == len(perm)  # every detection is tracked once tracks are confirmed
+            assert len(upd.tracker_id) == len(perm)  # every detection is tracked once tracks are confirmed
     assert sorted(owner.values()) == [0, 1, 2]  # one id per object, object 1 kept its id over the gap
 
 
@@ -55,24 +57,24 @@ def test_reset_and_empty_frames(name: str) -> None:
     for f in range(3):
         tracker.update(Detections(_objects(f), np.full(3, 0.9)))
     empty = tracker.update(Detections.empty())
-    assert empty.track_ids.shape == (0,) and empty.xyxy.shape == (0, 4)
+    assert empty.tracker_id.shape == (0,) and empty.xyxy.shape == (0, 4)
     tracker.reset()
     upd = tracker.update(Detections(_objects(0)[:1], [0.9]))
-    assert upd.track_ids.tolist() == [1]
+    assert upd.tracker_id.tolist() == [1]
 
 
 def test_lost_track_gets_a_new_id_after_the_buffer() -> None:
     tracker = create_tracker("bytetrack", frame_rate=30, track_buffer=5)
     assert tracker.max_lost == 5
     box = Detections([[100, 100, 160, 280]], [0.9])
-    ids = [tracker.update(box).track_ids.tolist() for _ in range(3)]
+    ids = [tracker.update(box).tracker_id.tolist() for _ in range(3)]
     for _ in range(3):
         tracker.update(Detections.empty())
-    assert tracker.update(box).track_ids.tolist() == ids[-1]  # back within the buffer: same id
+    assert tracker.update(box).tracker_id.tolist() == ids[-1]  # back within the buffer: same id
     for _ in range(8):
         tracker.update(Detections.empty())
     tracker.update(box)
-    assert tracker.update(box).track_ids.tolist() != ids[-1]  # gone longer than the buffer: new id
+    assert tracker.update(box).tracker_id.tolist() != ids[-1]  # gone longer than the buffer: new id
 
 
 def test_buffer_scales_with_frame_rate() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from csip_reid.pipeline.tracklets import TrackletBuilder
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.detections import Detections
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.tracking.builder import TrackletBuilder
 
 H, W = 240, 320
 
@@ -27,16 +28,8 @@ def _feed(
     out = []
     for f in frames:
         kps = None if keypoints is None else keypoints(f)
-        out += builder.update(
-            f,
-            f / 10,
-            _frame(f),
-            np.array([tid]),
-            np.array([0]),
-            np.array([box], np.float32),
-            np.array([conf(f)]),
-            kps,
-        )
+        dets = Detections(np.array([box], np.float32), np.array([conf(f)]), kps, np.array([tid]))
+        out += builder.update(f, f / 10, _frame(f), dets)
     return out
 
 
@@ -52,7 +45,7 @@ def test_sample_bound_on_a_long_track(max_samples: int) -> None:
     assert np.all(steps == steps[0])  # evenly spread
     assert s[0] == 0  # first frame represented
     assert s[-1] >= 999 - steps[0]  # and the late frames
-    assert t.meta["sample_stride"] == steps[0]
+    assert t.sample_stride == steps[0]
     for f, crop in zip(s, t.crops, strict=True):
         assert crop.shape == (160, 40, 3) and crop[0, 0, 0] == f % 251  # crop cut from its own frame
 
@@ -109,12 +102,13 @@ def test_keypoints_in_crop_coordinates_with_nan_rows() -> None:
     assert b2.finish()[0].keypoints is None  # no keypoints at all: None, not a NaN block
 
 
-def test_keypoints_follow_det_index() -> None:
+def test_keypoints_follow_their_track() -> None:
     b = TrackletBuilder("v.mp4", "cam", min_frames=1)
     kps = np.zeros((2, 17, 3), np.float32)
     kps[0, :, 0], kps[1, :, 0] = 10.0, 200.0  # detection 1 belongs to the track
-    boxes = np.array([[150, 20, 250, 220]], np.float32)
-    b.update(0, 0.0, _frame(0), np.array([3]), np.array([1]), boxes, np.array([0.9]), kps)
+    boxes = np.array([[0, 0, 5, 5], [150, 20, 250, 220]], np.float32)
+    frame_dets = Detections(boxes, np.array([0.5, 0.9]), kps)
+    b.update(0, 0.0, _frame(0), frame_dets.with_tracker_ids(np.array([1]), np.array([3])))
     (t,) = b.finish()
     assert t.keypoints[0, 0, 0] == 50.0  # 200 - crop x1 (150)
 

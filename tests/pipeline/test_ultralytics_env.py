@@ -1,4 +1,4 @@
-"""csip_reid._ultralytics: environment defaults and torch's thread count around the ultralytics import."""
+"""csip_reid.core.ultralytics_env: environment defaults and torch's thread count around the ultralytics import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from csip_reid import _ultralytics
+from csip_reid.core import ultralytics_env as _ultralytics
 
 
 def _run(code: str, env: dict[str, str]) -> dict:
@@ -25,7 +25,7 @@ def test_import_keeps_torch_multithreaded(tmp_path: Path) -> None:
     plain = _run("import json, torch; print(json.dumps({'n': torch.get_num_threads()}))", env)
     ours = _run(
         "import json, os\n"
-        "from csip_reid._ultralytics import import_ultralytics\n"
+        "from csip_reid.core.ultralytics_env import import_ultralytics\n"
         "import_ultralytics()\n"
         "import torch\n"
         "print(json.dumps({'n': torch.get_num_threads(), 'omp': os.environ.get('OMP_NUM_THREADS')}))",
@@ -65,5 +65,5 @@ def test_online_and_writable_config_left_alone(monkeypatch: pytest.MonkeyPatch, 
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # writable: ultralytics' own folder is kept
     _ultralytics.set_env_defaults()
-    assert "YOLO_OFFLINE" not in os.environ  # would make csip_reid.weights think it is offline
+    assert "YOLO_OFFLINE" not in os.environ  # would make csip_reid.core.weights think it is offline
     assert "YOLO_CONFIG_DIR" not in os.environ

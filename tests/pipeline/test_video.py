@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from csip_reid.errors import VideoError
-from csip_reid.pipeline import video as video_mod
-from csip_reid.pipeline.video import VideoReader, iter_video_files, prefetched, video_content_hash
+from csip_reid.core import video as video_mod
+from csip_reid.core.errors import VideoError
+from csip_reid.core.video import VideoReader, iter_video_files, prefetched, video_content_hash
 
 
 @pytest.fixture

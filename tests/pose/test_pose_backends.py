@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from csip_reid.errors import ConfigError, WeightsNotFoundError
+from csip_reid.core.errors import ConfigError, WeightsNotFoundError
 from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose
-from csip_reid.pipeline.pose_backends.yolo_pose import _box_iou_with_frame
-from csip_reid.pipeline.skeleton import body_scale, coco_to_h36m
+from csip_reid.pipeline.pose.skeleton import body_scale, coco_to_h36m
+from csip_reid.pipeline.pose.yolo_pose import _box_iou_with_frame
 
 HAS_MMPOSE = importlib.util.find_spec("mmpose") is not None
 
@@ -36,7 +36,7 @@ def read_frames(path: Path, step: int = 1) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def random_yolo_pose(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-init yolo11n-pose saved to a file (built offline from ultralytics' yaml)."""
-    from csip_reid._ultralytics import import_ultralytics
+    from csip_reid.core.ultralytics_env import import_ultralytics
 
     yolo = import_ultralytics().YOLO("yolo11n-pose.yaml")
     path = tmp_path_factory.mktemp("yolo") / "yolo11n-pose-random.pt"
@@ -53,7 +53,7 @@ def offline_spec(name: str, request: pytest.FixtureRequest) -> str:
     if name.startswith("rtmpose"):
         if not HAS_MMPOSE:
             pytest.skip("mmpose not installed (scripts/install_mmpose.sh)")
-        return "rtmpose:rtmpose-t@random" if name == "rtmpose" else f"{name}:random"
+        return "rtmpose-t:random" if name == "rtmpose" else f"{name}:random"
     raise AssertionError(f"new pose back-end {name!r}: add an offline spec for it to this test")
 
 
@@ -192,7 +192,7 @@ def test_best_detection_is_the_one_filling_the_crop() -> None:
 
 
 def test_yolo_pose_refuses_a_detection_model(tmp_path: Path) -> None:
-    from csip_reid._ultralytics import import_ultralytics
+    from csip_reid.core.ultralytics_env import import_ultralytics
 
     path = tmp_path / "yolo11n-random.pt"
     import_ultralytics().YOLO("yolo11n.yaml").save(str(path))

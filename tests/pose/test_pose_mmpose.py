@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csip_reid.errors import CheckpointError, ConfigError, ReidError, WeightsNotFoundError
+from csip_reid.core.errors import CheckpointError, ConfigError, ReidError, WeightsNotFoundError
+from csip_reid.core.skeleton import H36M_3D
+from csip_reid.core.tracklet import Tracklet
 from csip_reid.pipeline.pose import create_pose
-from csip_reid.pipeline.skeleton import H36M_3D, attach_skeletons, coco_to_h36m
-from csip_reid.tracklet import Tracklet
+from csip_reid.pipeline.pose.skeleton import attach_skeletons, coco_to_h36m
 
 HAS_MMPOSE = importlib.util.find_spec("mmpose") is not None
 needs_mmpose = pytest.mark.skipif(not HAS_MMPOSE, reason="mmpose not installed (scripts/install_mmpose.sh)")
@@ -43,7 +44,7 @@ def person_crops(videos_dir: Path) -> list[np.ndarray]:
 def rtmpose_t():
     if not HAS_MMPOSE:
         pytest.skip("mmpose not installed (scripts/install_mmpose.sh)")
-    return create_pose("rtmpose-t@random")
+    return create_pose("rtmpose-t:random")
 
 
 @pytest.mark.mmpose
@@ -113,7 +114,7 @@ class TestRTMPose:
 @pytest.mark.mmpose
 @needs_mmpose
 def test_lifter_random_weights(rtmpose_t, person_crops) -> None:
-    from csip_reid.pipeline.pose_backends.lifter import PoseLifter
+    from csip_reid.pipeline.pose.lifter import PoseLifter
 
     lifter = PoseLifter(checkpoint="random")
     h36m = coco_to_h36m(rtmpose_t.estimate(person_crops))

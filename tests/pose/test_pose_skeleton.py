@@ -7,19 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from csip_reid.errors import SkeletonFormatError
-from csip_reid.pipeline.pose_backends.base import PoseEstimator
-from csip_reid.pipeline.skeleton import (
-    H36M_2D,
-    H36M_3D,
-    H36M_EDGES,
-    SKELETON_FORMATS,
-    attach_skeletons,
-    check_skeleton_format,
-    coco_to_h36m,
-    normalize_skeleton,
-)
-from csip_reid.tracklet import Tracklet
+from csip_reid.core.errors import SkeletonFormatError
+from csip_reid.core.skeleton import H36M_2D, H36M_3D, H36M_EDGES, SKELETON_FORMATS, check_skeleton_format
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.pipeline.pose.base import PoseEstimator
+from csip_reid.pipeline.pose.skeleton import attach_skeletons, coco_to_h36m, normalize_skeleton
 
 # A person standing upright, facing the camera: their left side is on the image's right (x larger).
 COCO_XY = np.array([

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
+from csip_reid.core.errors import DatasetError
+from csip_reid.core.registry import Registry
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 from csip_reid.data.skeleton_io import HMR_FORMAT, read_skeleton_json
-from csip_reid.errors import DatasetError
-from csip_reid.registry import Registry
 
 #: Dataset readers: ``factory(root, **options) -> VideoReIDDataset``.
 DATASETS: Registry[VideoReIDDataset] = Registry("dataset")
@@ -59,7 +59,7 @@ def digits(name: str) -> int:
     return int(m[-1])
 
 
-def relabel(records: Iterable[TrackletRecord]) -> tuple[list[TrackletRecord], int]:
+def relabel(records: Iterable[SequenceRecord]) -> tuple[list[SequenceRecord], int]:
     """Map the records' pids to ``0..N-1`` in increasing pid order."""
     records = list(records)
     pid2label = {pid: i for i, pid in enumerate(sorted({r.pid for r in records}))}
@@ -168,9 +168,9 @@ class SkeletonLocator:
 
 def make_dataset(
     name: str,
-    train: Sequence[TrackletRecord],
-    query: Sequence[TrackletRecord],
-    gallery: Sequence[TrackletRecord],
+    train: Sequence[SequenceRecord],
+    query: Sequence[SequenceRecord],
+    gallery: Sequence[SequenceRecord],
     locator: SkeletonLocator | None = None,
     skeleton_format: str | None = None,
 ) -> VideoReIDDataset:

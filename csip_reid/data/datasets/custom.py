@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     IMAGE_EXTS,
@@ -39,8 +40,7 @@ from csip_reid.data.datasets.base import (
     make_dataset,
     natural_key,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
-from csip_reid.errors import DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 
 _SPLITS = ("train", "query", "gallery")
 _MANIFEST_KEYS = ("name", "skeleton_format")
@@ -119,7 +119,7 @@ def build_custom(root: str | None, skeletons: str = "auto") -> VideoReIDDataset:
         sources.insert(0, SkeletonSource("", ""))
     locator = SkeletonLocator(base, sources)
 
-    splits: dict[str, list[TrackletRecord]] = {}
+    splits: dict[str, list[SequenceRecord]] = {}
     for split, entries in scans.items():
         records = []
         for person, camera, folder in entries:
@@ -127,7 +127,7 @@ def build_custom(root: str | None, skeletons: str = "auto") -> VideoReIDDataset:
             if not frames:
                 raise DatasetError(f"tracklet folder {folder} holds no images ({', '.join(IMAGE_EXTS)})")
             name = f"{split}/{person}/{folder.name}"
-            records.append(TrackletRecord(frames, people[person], cameras[camera], locator.find(frames), name))
+            records.append(SequenceRecord(frames, people[person], cameras[camera], locator.find(frames), name))
         splits[split] = records
     return make_dataset(manifest.get("name", "custom"), splits["train"], splits["query"], splits["gallery"],
                         locator, manifest.get("skeleton_format"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.io import loadmat
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     SkeletonLocator,
@@ -35,9 +36,8 @@ from csip_reid.data.datasets.base import (
     require_dir,
     require_file,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 from csip_reid.data.skeleton_io import HMR_FORMAT
-from csip_reid.errors import DatasetError
 
 _SEQ = "i-LIDS-VID/sequences"
 _SPLITS = "train-test people splits/train_test_splits_ilidsvid.mat"
@@ -76,12 +76,12 @@ def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto") ->
         sources.insert(0, SkeletonSource(_SEQ, "i-LIDS-VID/sequences_skeleton_3d_hmr2.0", HMR_FORMAT))
     locator = SkeletonLocator(base, sources)
 
-    def record(person: str, cam: int) -> TrackletRecord:
+    def record(person: str, cam: int) -> SequenceRecord:
         folder = require_dir(cam_dirs[cam] / person, f"iLIDS-VID sequence of {person} in cam{cam + 1}")
         frames = list_images(folder)
         if not frames:
             raise DatasetError(f"iLIDS-VID: no images in {folder}")
-        return TrackletRecord(frames, digits(person), cam, locator.find(frames), f"cam{cam + 1}_{person}")
+        return SequenceRecord(frames, digits(person), cam, locator.find(frames), f"cam{cam + 1}_{person}")
 
     train = [record(p, c) for p in sorted(train_ids) for c in (0, 1)]
     query = [record(p, 0) for p in sorted(test_ids)]

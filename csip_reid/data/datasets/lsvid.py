@@ -28,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     SkeletonLocator,
@@ -36,8 +37,7 @@ from csip_reid.data.datasets.base import (
     make_dataset,
     require_file,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
-from csip_reid.errors import DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 
 
 def _first_existing(base: Path, candidates: tuple[str, ...], what: str) -> Path:
@@ -76,7 +76,7 @@ class _PrefixGlob:
 
 def _records(
     rows: list[tuple[str, int]], files: _PrefixGlob, locator: SkeletonLocator, piece_len: int = 0
-) -> list[TrackletRecord]:
+) -> list[SequenceRecord]:
     out = []
     for prefix, pid in rows:
         if pid == -1:
@@ -94,7 +94,7 @@ def _records(
             n = len(frames) // piece_len
             pieces = [frames[i * piece_len : (i + 1) * piece_len if i < n - 1 else None] for i in range(n)]
         for k, part in enumerate(pieces):
-            out.append(TrackletRecord(part, pid, camid, locator.find(part), name if len(pieces) == 1 else f"{name}#{k}"))
+            out.append(SequenceRecord(part, pid, camid, locator.find(part), name if len(pieces) == 1 else f"{name}#{k}"))
     return out
 
 

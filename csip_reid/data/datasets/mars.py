@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     SkeletonLocator,
@@ -35,8 +36,7 @@ from csip_reid.data.datasets.base import (
     require_dir,
     require_file,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
-from csip_reid.errors import DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 
 
 def _read_names(path: Path) -> list[str]:
@@ -55,7 +55,7 @@ def _read_mat(path: Path, key: str) -> np.ndarray:
 
 def _tracks(
     tracks: np.ndarray, names: list[str], img_dir: Path, locator: SkeletonLocator, info: Path
-) -> list[TrackletRecord]:
+) -> list[SequenceRecord]:
     if tracks.ndim != 2 or tracks.shape[1] < 4:
         raise DatasetError(f"{info}: expected an N x 4 track table, got shape {tracks.shape}")
     out = []
@@ -68,7 +68,7 @@ def _tracks(
         if files[0][5:6] != str(cam):
             raise DatasetError(f"{info}: track of {files[0]} says camera {cam}; the names and the .mat disagree")
         frames = [str(img_dir / f[:4] / f) for f in files]
-        out.append(TrackletRecord(frames, int(pid), int(cam) - 1, locator.find(frames), files[0][:11]))
+        out.append(SequenceRecord(frames, int(pid), int(cam) - 1, locator.find(frames), files[0][:11]))
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     SkeletonLocator,
@@ -24,8 +25,7 @@ from csip_reid.data.datasets.base import (
     make_dataset,
     require_file,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
-from csip_reid.errors import DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 
 _COLUMNS = {"path", "person_id", "camera", "tracklet", "split", "frame_index_in_tracklet"}
 
@@ -62,6 +62,6 @@ def build_minimars(root: str | None, skeletons: str = "auto") -> VideoReIDDatase
         if head["split"] not in ("query", "gallery"):
             raise DatasetError(f"{labels}: tracklet {name} has split {head['split']!r}, expected query or gallery")
         frames = [str(base / r["path"]) for r in members]
-        rec = TrackletRecord(frames, int(head["person_id"]), int(head["camera"]) - 1, locator.find(frames), name)
+        rec = SequenceRecord(frames, int(head["person_id"]), int(head["camera"]) - 1, locator.find(frames), name)
         (query if head["split"] == "query" else gallery).append(rec)
     return make_dataset("minimars", query + gallery, query, gallery, locator)

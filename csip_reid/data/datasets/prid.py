@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 
+from csip_reid.core.errors import DatasetError
 from csip_reid.data.datasets.base import (
     DATASETS,
     SkeletonLocator,
@@ -28,8 +29,7 @@ from csip_reid.data.datasets.base import (
     require_dir,
     require_file,
 )
-from csip_reid.data.records import TrackletRecord, VideoReIDDataset
-from csip_reid.errors import DatasetError
+from csip_reid.data.records import SequenceRecord, VideoReIDDataset
 
 _SHOT = "prid_2011/multi_shot"
 
@@ -59,12 +59,12 @@ def build_prid(root: str | None, split: int = 0, skeletons: str = "auto") -> Vid
 
     locator = SkeletonLocator(base, default_sources(skeletons))
 
-    def record(person: str, cam: int) -> TrackletRecord:
+    def record(person: str, cam: int) -> SequenceRecord:
         folder = require_dir(cam_dirs[cam] / person, f"PRID-2011 sequence of {person} in {cam_dirs[cam].name}")
         frames = list_images(folder)
         if not frames:
             raise DatasetError(f"PRID-2011: no images in {folder}")
-        return TrackletRecord(frames, digits(person), cam, locator.find(frames), f"{cam_dirs[cam].name}_{person}")
+        return SequenceRecord(frames, digits(person), cam, locator.find(frames), f"{cam_dirs[cam].name}_{person}")
 
     train = [record(p, c) for p in sorted(entry["train"]) for c in (0, 1)]
     query = [record(p, 0) for p in sorted(entry["test"])]

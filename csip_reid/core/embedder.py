@@ -1,0 +1,161 @@
+"""The embedder contract: a tracklet's crops (and optional skeletons) in, one vector out.
+
+This module is the contract only; the back-ends live in :mod:`csip_reid.pipeline.embed` and are
+built with :func:`csip_reid.pipeline.embed.create_embedder`. Every embedder declares its preprocessing (:class:`CropPreprocess`) and a fingerprint of its
+weights + preprocessing. The gallery stores that fingerprint, so a gallery built with one embedder
+can never be searched with vectors of another (index and query cannot disagree).
+
+Specs (``--embedder``):
+    * ``onnx:PATH_OR_NAME`` any ONNX person-ReID model (``onnx:osnet_x0_25_msmt17``).
+    * ``csip:CHECKPOINT`` a CSIP-ReID checkpoint trained with ``reid train``.
+    * ``skeleton:CHECKPOINT`` the skeleton encoder of such a checkpoint alone (needs ``--pose``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from csip_reid.core.arrays import evenly_spaced_indices, l2_normalize
+from csip_reid.core.registry import Registry
+from csip_reid.core.tracklet import Tracklet
+
+__all__ = ["EMBEDDERS", "IMAGENET_MEAN", "IMAGENET_STD", "CropPreprocess", "Embedder", "l2_normalize"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_INTERP = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST,
+           "area": cv2.INTER_AREA}
+
+
+@dataclass(frozen=True)
+class CropPreprocess:
+    """How a person crop becomes a network input.
+
+    Attributes:
+        height: Input height in pixels.
+        width: Input width in pixels.
+        mean: Per-channel mean, after scaling, in the model's channel order.
+        std: Per-channel std.
+        rgb: True if the model takes RGB (crops arrive as OpenCV BGR).
+        scale: Multiplier applied to uint8 pixels before mean/std (1/255 for most models).
+        interpolation: Resize filter: bilinear, bicubic, nearest or area.
+    """
+
+    height: int = 256
+    width: int = 128
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    rgb: bool = True
+    scale: float = 1.0 / 255.0
+    interpolation: str = "bilinear"
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """BGR uint8 crops → (N, 3, H, W) float32 batch."""
+        # resize one by one (sizes differ), then convert the whole batch at once: a few large
+        # numpy operations instead of several small ones per crop
+        batch = np.empty((len(crops), self.height, self.width, 3), np.uint8)
+        interp = _INTERP[self.interpolation]
+        for i, crop in enumerate(crops):
+            batch[i] = cv2.resize(crop, (self.width, self.height), interpolation=interp)
+        if self.rgb:
+            batch = batch[..., ::-1]
+        mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, 3, 1, 1)
+        out = batch.transpose(0, 3, 1, 2).astype(np.float32, order="C")
+        out *= np.float32(self.scale)
+        out -= mean
+        out /= std
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CropPreprocess:
+        d = dict(d)
+        for k in ("mean", "std"):
+            if k in d:
+                d[k] = tuple(float(x) for x in d[k])
+        return cls(**d)
+
+
+@dataclass
+class Embedder(ABC):
+    """Base class of tracklet embedders.
+
+    Subclasses set ``dim`` and ``preprocess`` and implement :meth:`embed_crops`.
+    """
+
+    spec: str
+    dim: int = 0
+    preprocess: CropPreprocess = field(default_factory=CropPreprocess)
+    #: The embedder cannot work without skeletons (e.g. the skeleton-only embedder).
+    needs_skeleton: bool = False
+    #: Skeleton format the model was trained on (None: uses no skeletons).
+    skeleton_format: str | None = None
+    #: Max crops per tracklet the embedder looks at (evenly spread), None = all.
+    max_frames: int | None = None
+
+    @abstractmethod
+    def embed_crops(
+        self,
+        crops: Sequence[Sequence[np.ndarray]],
+        cameras: Sequence[int | None] | None = None,
+        skeletons: Sequence[np.ndarray | None] | None = None,
+    ) -> np.ndarray:
+        """Embed N items, each a sequence of BGR crops, into (N, dim) L2-normalised float32."""
+
+    def weights_id(self) -> str:
+        """Identity of the weights (e.g. their SHA-256); part of the fingerprint."""
+        return ""
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies this embedder's vector space (stored in gallery manifests)."""
+        return {
+            "kind": type(self).__name__,
+            "spec": self.spec,
+            "dim": self.dim,
+            "weights": self.weights_id(),
+            "preprocess": self.preprocess.to_dict(),
+            "skeleton_format": self.skeleton_format,
+            "max_frames": self.max_frames,
+        }
+
+    def fingerprint(self) -> str:
+        """Short hash of everything that defines the vector space (spec path excluded)."""
+        d = self.describe()
+        d.pop("spec", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def embed_tracklets(self, tracklets: Sequence[Tracklet], batch_size: int = 64) -> np.ndarray:
+        """Embed tracklets from their sampled crops; also sets ``tracklet.embedding``."""
+        if not tracklets:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for s in range(0, len(tracklets), batch_size):
+            chunk = tracklets[s : s + batch_size]
+            crops, skels = [], []
+            for t in chunk:
+                n = len(t.crops)
+                idx = evenly_spaced_indices(n, min(n, self.max_frames or n))
+                crops.append([t.crops[i] for i in idx])
+                skels.append(None if t.skeleton is None else t.skeleton[idx])
+            cams = [t.camera_index for t in chunk]
+            out.append(self.embed_crops(crops, cams, skels))
+        emb = np.concatenate(out, 0)
+        for t, e in zip(tracklets, emb):
+            t.embedding = e
+        return emb
+
+
+EMBEDDERS: Registry[Embedder] = Registry("embedder")
+

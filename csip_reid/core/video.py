@@ -1,0 +1,294 @@
+"""Video input: a frame reader that survives damaged files, content hashes and file discovery.
+
+:class:`VideoReader` reads a video with OpenCV and yields ``(frame_index, timestamp_s, frame_bgr)``.
+Frame indices count decoded positions from the start of the file (0-based); timestamps are
+``frame_index / fps`` with the container's frame rate. Frames that fail to decode in the middle of
+a file are counted in :attr:`VideoReader.failed_frames` and skipped; reading goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from csip_reid.core.errors import VideoError
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".wmv", ".flv")
+
+#: Frame rate assumed when the container reports none (0, NaN or absurd values).
+DEFAULT_FPS = 25.0
+
+#: Reading stops after this many consecutive frames fail to decode (end of a truncated stream).
+MAX_CONSECUTIVE_FAILURES = 32
+
+Frame = tuple[int, float, np.ndarray]
+T = TypeVar("T")
+
+
+class VideoReader:
+    """Iterate over the frames of a video file.
+
+    Args:
+        path: Video file.
+        stride: Yield every ``stride``-th frame (counted from ``start``); the frames in between are
+            grabbed without being converted, which is cheaper than reading them.
+        start: First frame index to yield.
+        end: Frame index to stop before (exclusive); ``None`` reads to the end.
+        prefetch: If > 0, decode in a background thread into a queue of at most this many frames.
+            Exceptions raised while decoding are re-raised in the consuming thread.
+
+    Attributes:
+        fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
+        fps_assumed: True when :attr:`fps` is the fallback, not the container's value.
+        frame_count: Number of frames the container claims (0 when unknown; may be inaccurate).
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+        failed_frames: Frames that failed to decode and were skipped during the last iteration.
+        frames_read: Frames decoded successfully during the last iteration (yielded or skipped
+            by the stride).
+
+    Raises:
+        VideoError: The file is missing, empty, not a video, or has no decodable frame.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        stride: int = 1,
+        start: int = 0,
+        end: int | None = None,
+        prefetch: int = 0,
+    ) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"invalid frame range start={start} end={end}")
+        self.path = Path(path)
+        self.stride = int(stride)
+        self.start = int(start)
+        self.end = None if end is None else int(end)
+        self.prefetch = int(prefetch)
+        self.failed_frames = 0
+        self.frames_read = 0
+
+        cap = self._open()
+        try:
+            ok, first = cap.read()
+            if not ok or first is None or first.size == 0:
+                raise self._error("no decodable frame")
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            self.fps_assumed = not (math.isfinite(fps) and 0 < fps <= 1000)
+            self.fps = DEFAULT_FPS if self.fps_assumed else float(fps)
+            if self.fps_assumed:
+                logger.warning("%s reports no frame rate; assuming %.0f fps", self.path, DEFAULT_FPS)
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.frame_count = int(count) if math.isfinite(count) and count > 0 else 0
+            self.height, self.width = first.shape[:2]
+        finally:
+            cap.release()
+
+    def _error(self, why: str) -> VideoError:
+        return VideoError(f"cannot open video {self.path}: {why}")
+
+    def _open(self) -> cv2.VideoCapture:
+        if not self.path.exists():
+            raise self._error("no such file")
+        if not self.path.is_file():
+            raise self._error("not a file")
+        if self.path.stat().st_size == 0:
+            raise self._error("file is empty")
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise self._error("not a video OpenCV can decode")
+        return cap
+
+    @property
+    def duration_s(self) -> float:
+        """Duration claimed by the container, in seconds (0 when unknown)."""
+        return self.frame_count / self.fps
+
+    @property
+    def expected_frames(self) -> int | None:
+        """How many frames iteration should yield, from the container's claim (None if unknown)."""
+        stop = self.frame_count if self.end is None else min(self.end, self.frame_count or self.end)
+        if not stop:
+            return None
+        return max(0, math.ceil((stop - self.start) / self.stride))
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.prefetch > 0:
+            return prefetched(self._frames(), self.prefetch)
+        return self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
+        self.failed_frames = 0
+        self.frames_read = 0
+        cap = self._open()
+        pending_failures = 0  # failures only count once a later frame decodes (else: end of stream)
+        index = -1
+        try:
+            while True:
+                index += 1
+                if self.end is not None and index >= self.end:
+                    break
+                wanted = index >= self.start and (index - self.start) % self.stride == 0
+                if wanted:
+                    ok, frame = cap.read()
+                    ok = ok and frame is not None and frame.size > 0
+                else:
+                    ok, frame = cap.grab(), None
+                if not ok:
+                    pending_failures += 1
+                    past_claim = self.frame_count and index >= self.frame_count
+                    if past_claim or pending_failures >= MAX_CONSECUTIVE_FAILURES:
+                        break
+                    continue
+                if pending_failures:
+                    self.failed_frames += pending_failures
+                    logger.warning(
+                        "%s: %d frame(s) before frame %d failed to decode", self.path, pending_failures, index
+                    )
+                    pending_failures = 0
+                self.frames_read += 1
+                if wanted:
+                    yield index, index / self.fps, frame
+        finally:
+            cap.release()
+
+
+def prefetched(items: Iterator[T], size: int) -> Iterator[T]:
+    """Run the iterator ``items`` in a daemon thread, ``size`` items ahead of the consumer.
+
+    An exception raised by ``items`` is re-raised in the consumer after the items before it.
+    Closing the returned generator (e.g. ``break`` in a ``for`` loop) stops the thread and closes
+    ``items``.
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, size))
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put(e)
+        else:
+            put(done)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=work, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def video_content_hash(path: str | Path, block: int = 4 << 20) -> str:
+    """Fast content hash of a video: SHA-256 of its size and three 4 MiB blocks.
+
+    The blocks are the first, the middle and the last ``block`` bytes (the whole file when it is
+    smaller than three blocks). Editing any byte of a small file, or changing a large file's length,
+    head, middle or tail, changes the hash; it stays fast on multi-gigabyte recordings. Used to skip
+    videos that are already indexed.
+
+    Returns:
+        64 hex digits.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256(size.to_bytes(8, "little"))
+    with open(path, "rb") as f:
+        if size <= 3 * block:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        else:
+            for offset in (0, (size - block) // 2, size - block):
+                f.seek(offset)
+                h.update(f.read(block))
+    return h.hexdigest()
+
+
+def iter_video_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into a sorted, de-duplicated list of video files.
+
+    Folders are searched recursively for files with a :data:`VIDEO_EXTENSIONS` suffix (any case;
+    hidden files such as ``._clip.mp4`` are skipped). A file named explicitly is kept whatever its
+    extension.
+
+    Raises:
+        VideoError: A path does not exist.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    found: dict[Path, None] = {}
+    for p in map(Path, paths):
+        if p.is_file():
+            found[p.resolve()] = None
+        elif p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in files:
+                    if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS):
+                        found[(Path(root) / name).resolve()] = None
+        else:
+            raise VideoError(f"cannot open video {p}: no such file or folder")
+    return sorted(found)
+
+
+def cut_clip(src: str | Path, dst: str | Path, start: int, end: int) -> Path:
+    """Copy frames ``[start, end)`` of ``src`` into a new MP4 ``dst`` (same size and frame rate).
+
+    Useful to make a query clip out of a long recording. Frames that fail to decode are skipped.
+
+    Raises:
+        VideoError: ``src`` cannot be opened, or no frame of the range could be written.
+    """
+    reader = VideoReader(src, start=start, end=end)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps, (reader.width, reader.height))
+    written = 0
+    try:
+        for _, _, frame in reader:
+            out.write(frame)
+            written += 1
+    finally:
+        out.release()
+    if not written:
+        raise VideoError(f"no frame of {src} in range {start}-{end}")
+    return dst

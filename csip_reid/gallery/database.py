@@ -1,0 +1,311 @@
+"""The SQLite side of a gallery: connection, schema, transactions and every read.
+
+SQLite is the gallery's source of truth (tables in :mod:`csip_reid.gallery.schema`). This module
+holds the connection and the queries that read it; the inserts and deletes of a write are issued
+by :class:`~csip_reid.gallery.writer.Writer` inside :meth:`Database.transaction`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csip_reid.core.errors import GalleryError
+from csip_reid.gallery.manifest import DATABASE
+from csip_reid.gallery.schema import (
+    DDL,
+    HIT_COLUMNS,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    GalleryRecord,
+    from_blob,
+    record_from_row,
+)
+
+_SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
+#: ``(id, path, name, thumb_dir)`` of a video, as :meth:`Database.find_video` returns it.
+VideoRow = tuple[int, str, str, str | None]
+
+
+def norm_path(path: str | Path) -> str:
+    """Absolute, normalised path string (symlinks kept): the key of a video in the gallery."""
+    return os.path.normpath(Path(path).expanduser().absolute())
+
+
+class Database:
+    """The open ``gallery.db`` of one gallery.
+
+    Args:
+        root: Gallery directory.
+        dim: Dimension of the appearance vectors.
+
+    Raises:
+        GalleryError: The file is not a readable gallery database, or one of a newer schema.
+    """
+
+    def __init__(self, root: Path, dim: int) -> None:
+        self.root = root
+        self.dim = dim
+        self.conn: sqlite3.Connection | None = None
+        try:
+            self.conn = sqlite3.connect(root / DATABASE, timeout=30.0, isolation_level=None)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            self.conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise GalleryError(f"gallery {root}: cannot read {DATABASE}: {e}") from e
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise GalleryError(f"gallery {root} has schema version {version}; this csip-reid reads "
+                               f"up to {SCHEMA_VERSION}: upgrade csip-reid")
+
+    @staticmethod
+    def initialise(root: Path) -> None:
+        """Create the tables of a new gallery in ``root/gallery.db`` (WAL mode, generation 0)."""
+        db = sqlite3.connect(root / DATABASE, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(DDL)
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        finally:
+            db.close()
+
+    # -- connection --------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self.conn is None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement on the connection."""
+        if self.conn is None:
+            raise GalleryError(f"gallery {self.root} is closed")
+        return self.conn.execute(sql, args)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read snapshot for every query inside the block."""
+        self.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction that bumps the generation on commit and rolls back on any error."""
+        assert self.conn is not None
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+            cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    # -- state of the tracklets table --------------------------------------------------------
+    def count(self) -> int:
+        """Number of stored tracklets."""
+        return int(self.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+
+    def generation(self) -> int:
+        """Counter bumped by every committed write (any process)."""
+        return int(self.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def state(self, max_id: int | None = None) -> dict[str, int]:
+        """Count, max id and id sum of the stored tracklets (those with ``id <= max_id`` if given)."""
+        where, args = ("WHERE id <= ?", (max_id,)) if max_id is not None else ("", ())
+        c, m, s = self.execute(
+            f"SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM tracklets {where}", args
+        ).fetchone()
+        return {"count": int(c), "max_id": int(m), "id_sum": int(s)}
+
+    def ids_up_to(self, max_id: int) -> np.ndarray:
+        """Ids of the stored tracklets with ``id <= max_id``."""
+        rows = self.execute("SELECT id FROM tracklets WHERE id <= ?", (max_id,)).fetchall()
+        return np.array([r[0] for r in rows], np.int64)
+
+    def read_embeddings(self, min_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of the tracklets with ``id > min_id``, filled without a list of blobs."""
+        n = self.execute("SELECT COUNT(*) FROM tracklets WHERE id > ?", (min_id,)).fetchone()[0]
+        ids = np.empty(n, np.int64)
+        vecs = np.empty((n, self.dim), np.float32)
+        i = 0
+        for tid, blob in self.execute("SELECT id, embedding FROM tracklets WHERE id > ? ORDER BY id", (min_id,)):
+            if i == n:
+                break
+            ids[i], vecs[i] = tid, np.frombuffer(blob, dtype="<f4")
+            i += 1
+        return ids[:i], vecs[:i]
+
+    # -- videos ------------------------------------------------------------------------------
+    def is_indexed(self, content_hash: str, embedder_fp: str) -> bool:
+        """Whether a video with this content hash was indexed with this embedder."""
+        row = self.execute(
+            "SELECT 1 FROM videos WHERE content_hash = ? AND embedder_fp = ? AND status = 'indexed' LIMIT 1",
+            (content_hash, embedder_fp),
+        ).fetchone()
+        return row is not None
+
+    def video_status(self, key: str) -> str | None:
+        """``'indexed'`` or ``'failed'`` for the video stored under ``key``; None if absent."""
+        row = self.execute("SELECT status FROM videos WHERE path = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def indexed_hash_at(self, path: str) -> str | None:
+        """Content hash of the indexed video stored at ``path``; None if there is none."""
+        row = self.execute("SELECT content_hash FROM videos WHERE path = ? AND status = 'indexed'",
+                           (path,)).fetchone()
+        return None if row is None else row[0]
+
+    def indexed_videos(self) -> list[dict[str, Any]]:
+        """The indexed videos with what :meth:`Writer.add_video` needs to copy them, by id."""
+        rows = self.execute(
+            "SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json "
+            "FROM videos WHERE status = 'indexed' ORDER BY id").fetchall()
+        return [{"path": p, "content_hash": h, "camera": c, "fps": fps or 0.0, "num_frames": n or 0,
+                 "width": w or 0, "height": ht or 0, "stats": json.loads(stats or "{}")}
+                for p, h, c, fps, n, w, ht, stats in rows]
+
+    def thumb_dirs(self) -> set[str]:
+        """Thumbnail folders referenced by a stored video."""
+        return {r[0] for r in self.execute("SELECT thumb_dir FROM videos WHERE thumb_dir IS NOT NULL")}
+
+    def find_video(self, ref: str | int | Path) -> VideoRow | None:
+        """``(id, path, name, thumb_dir)`` of a video by path, bare file name or id; None if absent.
+
+        Raises:
+            GalleryError: A bare file name that several videos have.
+        """
+        cols = "SELECT id, path, name, thumb_dir FROM videos"
+        if isinstance(ref, (str, Path)):
+            text = str(ref)
+            for cand in (text, norm_path(text)):
+                row = self.execute(f"{cols} WHERE path = ?", (cand,)).fetchone()
+                if row:
+                    return row
+            if Path(text).name != text:  # a path that is not in the gallery names no video
+                return None
+            rows = self.execute(f"{cols} WHERE name = ?", (text,)).fetchall()
+            if len(rows) > 1:
+                raise GalleryError(f"{len(rows)} videos are named {text!r} in gallery {self.root}: "
+                                   f"give the full path ({rows[0][1]}, {rows[1][1]}, ...)")
+            if rows:
+                return rows[0]
+            if not text.isdigit():
+                return None
+        try:
+            return self.execute(f"{cols} WHERE id = ?", (int(ref),)).fetchone()
+        except (TypeError, ValueError):
+            return None
+
+    def require_video(self, ref: str | int | Path) -> VideoRow:
+        """Like :meth:`find_video`, but a missing video is an error.
+
+        Raises:
+            GalleryError: No such video, or an ambiguous file name.
+        """
+        row = self.find_video(ref)
+        if row is None:
+            raise GalleryError(f"no video {str(ref)!r} in gallery {self.root}")
+        return row
+
+    def tracklet_ids(self, video_id: int) -> np.ndarray:
+        """Ids of the tracklets of one video."""
+        rows = self.execute("SELECT id FROM tracklets WHERE video_id = ?", (video_id,)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def info_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(indexed videos with their tracklet counts, failed videos)`` as ``info()`` lists them."""
+        videos = [
+            {"id": r[0], "path": r[1], "name": r[2], "camera": r[3], "tracklets": r[4], "indexed_at": r[5],
+             "content_hash": r[6]}
+            for r in self.execute(
+                "SELECT v.id, v.path, v.name, v.camera, COUNT(t.id), v.indexed_at, v.content_hash "
+                "FROM videos v LEFT JOIN tracklets t ON t.video_id = v.id WHERE v.status = 'indexed' "
+                "GROUP BY v.id ORDER BY v.id")
+        ]
+        failed = [{"path": r[0], "error": r[1], "failed_at": r[2]} for r in self.execute(
+            "SELECT path, error, indexed_at FROM videos WHERE status = 'failed' ORDER BY id")]
+        return videos, failed
+
+    # -- tracklets ---------------------------------------------------------------------------
+    def hit_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
+        """Rows selected with :data:`~csip_reid.gallery.schema.HIT_COLUMNS`, by tracklet id."""
+        wanted = sorted({int(i) for i in ids})
+        rows: dict[int, tuple] = {}
+        for s in range(0, len(wanted), _SQL_CHUNK):
+            chunk = wanted[s : s + _SQL_CHUNK]
+            sql = (f"SELECT {HIT_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
+                   f"WHERE t.id IN ({','.join('?' * len(chunk))})")
+            rows.update({r[0]: r for r in self.execute(sql, chunk)})
+        return rows
+
+    def record(self, tracklet_id: int) -> GalleryRecord | None:
+        """One stored tracklet with its arrays and extra vectors; None if there is no such id."""
+        row = self.execute(
+            f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id WHERE t.id = ?",
+            (int(tracklet_id),),
+        ).fetchone()
+        if row is None:
+            return None
+        rec = record_from_row(row, str(self.root))
+        rec.vectors = self.extra_vectors([rec.id]).get(rec.id, {})
+        return rec
+
+    def iter_records(self, video_id: int | None = None, chunk: int = 256) -> Iterator[GalleryRecord]:
+        """All stored tracklets (of one video if given), by increasing id, read ``chunk`` at a time."""
+        where, args = ("", []) if video_id is None else (" AND t.video_id = ?", [video_id])
+        last = 0
+        while True:
+            rows = self.execute(
+                f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
+                f"WHERE t.id > ?{where} ORDER BY t.id LIMIT ?", [last, *args, chunk],
+            ).fetchall()
+            if not rows:
+                return
+            recs = [record_from_row(r, str(self.root)) for r in rows]
+            extra = self.extra_vectors([r.id for r in recs])
+            for rec in recs:
+                rec.vectors = extra.get(rec.id, {})
+                yield rec
+            last = recs[-1].id
+
+    def vectors(self, space: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, vectors)`` of one space of the ``vectors`` table, by increasing id."""
+        rows = self.execute("SELECT tracklet_id, vec FROM vectors WHERE space = ? ORDER BY tracklet_id",
+                            (space,)).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), np.float32)
+        return ids, np.stack([from_blob(r[1], np.float32) for r in rows])
+
+    def extra_vectors(self, ids: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
+        """The ``vectors`` table rows of the given tracklets: ``{id: {space: vector}}``."""
+        out: dict[int, dict[str, np.ndarray]] = {}
+        for s in range(0, len(ids), _SQL_CHUNK):
+            chunk = list(ids[s : s + _SQL_CHUNK])
+            for tid, space, vec in self.execute(
+                f"SELECT tracklet_id, space, vec FROM vectors WHERE tracklet_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out.setdefault(tid, {})[space] = from_blob(vec, np.float32)
+        return out
