@@ -9,6 +9,12 @@
   multi-step schedule: factor ``warmup_factor (1 - a) + a`` with ``a = e / warmup_epochs`` during
   warm-up, times ``gamma ** (number of milestones <= e)``.
 
+Both schedules take the **1-based** epoch number, as the official loops step them
+(``for epoch in range(1, N + 1)``): stage-1 epoch 1 runs at ``1e-5 + 6.8e-5 = 7.8e-5`` and stage-2
+epoch 1 at factor ``0.1 * 0.9 + 0.1 = 0.19``. :func:`set_epoch_lr` takes the 0-based loop index.
+A parameter is a "bias" when its name contains ``bias`` (the official rule), which includes the
+``in_proj_bias`` of :class:`torch.nn.MultiheadAttention`.
+
 Schedules are pure functions of the epoch, so resuming only needs the epoch number; each param
 group keeps its un-scheduled rate under ``"base_lr"``.
 """
@@ -28,14 +34,14 @@ NEW_MODULES = ("pfu.", "sgtm.", "classifier_temp.")
 
 
 def stage1_lr(cfg: Stage1Config, epoch: int) -> float:
-    """Learning rate of stage-1 epoch ``epoch`` (0-based)."""
+    """Learning rate of stage-1 epoch ``epoch`` (1-based, timm ``CosineLRScheduler.step(epoch)``)."""
     if epoch < cfg.warmup_epochs:
         return cfg.warmup_lr + epoch * (cfg.lr - cfg.warmup_lr) / cfg.warmup_epochs
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
 
 
 def stage2_factor(cfg: Stage2Config, epoch: int) -> float:
-    """Multiplier of every stage-2 base rate at epoch ``epoch`` (0-based)."""
+    """Multiplier of every stage-2 base rate at epoch ``epoch`` (1-based, ``WarmupMultiStepLR``)."""
     warm = 1.0
     if epoch < cfg.warmup_epochs:
         a = epoch / cfg.warmup_epochs
@@ -50,6 +56,11 @@ def stage1_optimizer(model: CSIPReID, cfg: Stage1Config) -> torch.optim.Adam:
                               "weight_decay": cfg.weight_decay}])
 
 
+def is_bias(name: str) -> bool:
+    """The official bias rule: ``"bias" in name`` (so ``attn.in_proj_bias`` counts)."""
+    return "bias" in name.rsplit(".", 1)[-1]
+
+
 def stage2_optimizer(model: CSIPReID, cfg: Stage2Config) -> torch.optim.Adam:
     """Adam over every trainable parameter, grouped by (bias?, new module?)."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
@@ -57,7 +68,7 @@ def stage2_optimizer(model: CSIPReID, cfg: Stage2Config) -> torch.optim.Adam:
         if not p.requires_grad:
             continue
         large = cfg.large_fc_lr and name.startswith(NEW_MODULES)
-        groups.setdefault((name.endswith(".bias"), large), []).append(p)
+        groups.setdefault((is_bias(name), large), []).append(p)
     param_groups = []
     for (bias, large), params in sorted(groups.items()):
         lr = cfg.lr * (cfg.fc_lr_factor if large else 1.0) * (cfg.bias_lr_factor if bias else 1.0)
@@ -67,10 +78,11 @@ def stage2_optimizer(model: CSIPReID, cfg: Stage2Config) -> torch.optim.Adam:
 
 
 def set_epoch_lr(optimizer: torch.optim.Optimizer, cfg: Stage1Config | Stage2Config, epoch: int) -> float:
-    """Apply the schedule of ``cfg``'s stage for ``epoch``; return the first group's rate."""
+    """Apply the schedule of ``cfg``'s stage for the 0-based loop index ``epoch`` (official epoch
+    ``epoch + 1``); return the first group's rate."""
     for g in optimizer.param_groups:
         if isinstance(cfg, Stage1Config):
-            g["lr"] = stage1_lr(cfg, epoch) * g["base_lr"] / cfg.lr
+            g["lr"] = stage1_lr(cfg, epoch + 1) * g["base_lr"] / cfg.lr
         else:
-            g["lr"] = g["base_lr"] * stage2_factor(cfg, epoch)
+            g["lr"] = g["base_lr"] * stage2_factor(cfg, epoch + 1)
     return float(optimizer.param_groups[0]["lr"])

@@ -88,12 +88,12 @@ class CSIPReID(nn.Module):
 
     # -- shared pieces ---------------------------------------------------------------------
     def _encode_images(
-        self, images: torch.Tensor, cams: torch.Tensor | None
+        self, images: torch.Tensor, cams: torch.Tensor | None, sie: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x12, xproj) reshaped to (B, T, 1+Np, ·)."""
+        """(x12, xproj) reshaped to (B, T, 1+Np, ·); ``sie=False`` adds no camera embedding."""
         b, t = images.shape[:2]
         frame_cams = None if cams is None else cams.reshape(b, 1).expand(b, t).reshape(-1)
-        _, x12, xproj = self.visual(images.flatten(0, 1), frame_cams)
+        _, x12, xproj = self.visual(images.flatten(0, 1), frame_cams, sie=sie)
         return x12.reshape(b, t, *x12.shape[1:]), xproj.reshape(b, t, *xproj.shape[1:])
 
     def _encode_skeleton(
@@ -110,9 +110,13 @@ class CSIPReID(nn.Module):
         skel_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Stage-1 features: ``v`` (B, P) mean projected CLS from the frozen encoder, ``s`` (B, P)
-        skeleton sequence feature, ``valid`` (B,) samples with a skeleton."""
+        skeleton sequence feature, ``valid`` (B,) samples with a skeleton.
+
+        ``v`` has no SIE term, as in the official ``get_image=True`` path (the camera table is random
+        at this point and is not trained in stage 1); ``cams`` is accepted for a uniform call.
+        """
         with torch.no_grad():
-            _, xproj = self._encode_images(images, cams)
+            _, xproj = self._encode_images(images, cams, sie=False)
             v = xproj[:, :, 0].mean(1)
         _, s, mask = self.skeleton(skel, skel_mask)
         return {"v": v.float(), "s": s.float(), "valid": skeleton_valid(mask)}
@@ -170,9 +174,10 @@ class CSIPReID(nn.Module):
         self, images: torch.Tensor, skel: torch.Tensor | None, cams: torch.Tensor | None,
         skel_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Prototype inputs: ``v`` (B, P) mean projected CLS, and ``s`` (B, P) / ``valid`` (B,)
-        skeleton features when ``skel`` is given."""
-        _, xproj = self._encode_images(images, cams)
+        """Prototype inputs: ``v`` (B, P) mean projected CLS without SIE (the official
+        ``get_image=True`` path), and ``s`` (B, P) / ``valid`` (B,) skeleton features when ``skel``
+        is given."""
+        _, xproj = self._encode_images(images, cams, sie=False)
         out = {"v": xproj[:, :, 0].mean(1).float()}
         if skel is not None:
             _, s, mask = self.skeleton(skel, skel_mask)

@@ -16,6 +16,8 @@ it from losses and prototypes).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,9 +25,16 @@ from torch import nn
 from csip_reid.core.skeleton import H36M_EDGES, H36M_JOINTS
 from csip_reid.models.config import SkeletonConfig
 
+log = logging.getLogger(__name__)
+
 
 def laplacian_eigvecs(edges: tuple[tuple[int, int], ...], num_nodes: int, k: int) -> torch.Tensor:
-    """Eigenvectors 1..k (skipping the constant one) of ``I - D^-1/2 A D^-1/2``, shape (num_nodes, k)."""
+    """Eigenvectors 1..k (skipping the constant one) of ``I - D^-1/2 A D^-1/2``, shape (num_nodes, k).
+
+    Within a repeated eigenvalue (the H36M graph has 0.134 twice and 1.0 three times) the basis that
+    ``eigh`` returns depends on the LAPACK build, so a model must not recompute this after training:
+    :class:`SkeletonEncoder` stores it with its weights (the ``lap_pe`` buffer).
+    """
     adj = np.zeros((num_nodes, num_nodes), np.float64)
     for a, b in edges:
         adj[a, b] = adj[b, a] = 1.0
@@ -93,11 +102,25 @@ class SkeletonEncoder(nn.Module):
         self.cfg = cfg
         d = cfg.hidden_dim
         self.embed = nn.Sequential(nn.Linear(cfg.in_dim, d), nn.ReLU(), nn.Linear(d, d))
-        self.register_buffer("lap_pe", laplacian_eigvecs(H36M_EDGES, cfg.num_joints, cfg.k_pos_enc),
-                             persistent=False)
+        # Persistent: the basis within repeated eigenvalues is machine-dependent (see laplacian_eigvecs),
+        # so a checkpoint carries the one the model was trained with.
+        self.register_buffer("lap_pe", laplacian_eigvecs(H36M_EDGES, cfg.num_joints, cfg.k_pos_enc))
         self.pe = nn.Linear(cfg.k_pos_enc, d)
         self.blocks = nn.ModuleList(SGTBlock(cfg) for _ in range(cfg.layers))
         self.proj = nn.Parameter(torch.randn(d, out_dim) * d**-0.5)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+        key = prefix + "lap_pe"
+        if key not in state_dict:
+            # Checkpoints written before lap_pe was stored: keep the basis computed on this machine.
+            log.warning("checkpoint has no skeleton positional encoding (%s, an older file): using the one "
+                        "computed on this machine; its basis within repeated Laplacian eigenvalues may differ "
+                        "from the training machine's", key)
+            state_dict = dict(state_dict)
+            state_dict[key] = self.lap_pe.detach().clone()
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     @staticmethod
     def joint_mask(skel: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -98,13 +98,16 @@ class VisualEncoder(nn.Module):
         return self.cfg.sie_coe * emb
 
     def forward(
-        self, images: torch.Tensor, cams: torch.Tensor | None = None
+        self, images: torch.Tensor, cams: torch.Tensor | None = None, sie: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode images.
 
         Args:
             images: (N, 3, H, W) normalised images.
-            cams: (N,) camera indices (``-1`` = unknown) or None (all unknown).
+            cams: (N,) camera indices (``-1`` = unknown) or None (all unknown). An unknown camera
+                gets the mean SIE embedding, the neutral "average camera".
+            sie: False = no camera term at all (the official ``get_image=True`` path: stage-1 visual
+                targets and the visual prototypes); ``cams`` is then ignored.
 
         Returns:
             ``(x11, x12, xproj)`` token tensors, see the module docstring.
@@ -112,7 +115,7 @@ class VisualEncoder(nn.Module):
         vit = self.vit
         x = vit.patch_embed(images)
         cls = vit.cls_token.expand(x.shape[0], -1, -1)
-        sie = self.camera_embedding(cams, x.shape[0])
+        sie = self.camera_embedding(cams, x.shape[0]) if sie else None
         if sie is not None:
             cls = cls + sie[:, None, :].to(cls.dtype)
         x = torch.cat([cls, x], dim=1) + vit.pos_embed

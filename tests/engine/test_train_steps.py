@@ -11,7 +11,14 @@ from csip_synthetic import minimars_with_synthetic_skeletons, one_torch_thread  
 
 from csip_reid.data import VideoReIDDataset, build_train_loader
 from csip_reid.engine.context import TrainContext
-from csip_reid.engine.optim import stage1_lr, stage1_optimizer, stage2_factor, stage2_optimizer
+from csip_reid.engine.optim import (
+    is_bias,
+    set_epoch_lr,
+    stage1_lr,
+    stage1_optimizer,
+    stage2_factor,
+    stage2_optimizer,
+)
 from csip_reid.engine.stage1 import stage1_step
 from csip_reid.engine.stage2 import compute_prototypes, stage2_step
 from csip_reid.models import build_model, load_config
@@ -151,17 +158,45 @@ def test_identity_without_skeletons_falls_back_to_visual_prototype(ctx: TrainCon
     assert not torch.allclose(p_s[3], p_v[3])
 
 
-def test_schedules() -> None:
+def test_schedules_follow_the_official_one_based_epochs(ctx: TrainContext) -> None:
+    # Official: timm CosineLRScheduler(t_initial=120, lr_min=1e-6, warmup_t=5, warmup_lr_init=1e-5)
+    # stepped with epoch = 1..120, so lr(t) = 1e-5 + t * (3.5e-4 - 1e-5) / 5 for t < 5, then
+    # 1e-6 + 0.5 (3.5e-4 - 1e-6)(1 + cos(pi t / 120)).
     s1 = Stage1Config(epochs=120, lr=3.5e-4, warmup_epochs=5, warmup_lr=1e-5, min_lr=1e-6)
-    assert stage1_lr(s1, 0) == pytest.approx(1e-5)
-    assert stage1_lr(s1, 2) == pytest.approx(1e-5 + 2 * (3.5e-4 - 1e-5) / 5)
+    assert stage1_lr(s1, 1) == pytest.approx(7.8e-5)
+    assert stage1_lr(s1, 4) == pytest.approx(2.82e-4)
+    assert stage1_lr(s1, 5) == pytest.approx(1e-6 + 0.5 * 3.49e-4 * (1 + math.cos(math.pi * 5 / 120)))
     assert stage1_lr(s1, 60) == pytest.approx(1e-6 + 0.5 * (3.5e-4 - 1e-6))  # cos(pi/2) = 0
-    assert stage1_lr(s1, 119) < 2e-6
+    assert stage1_lr(s1, 120) == pytest.approx(1e-6)  # the last epoch reaches lr_min
+    # Official WarmupMultiStepLR(milestones=[30, 50, 70], gamma=0.1, warmup_factor=0.1, warmup_iters=10,
+    # linear) with last_epoch = 1..80: factor = 0.1 (1 - e/10) + e/10, times 0.1 per milestone <= e.
     s2 = Stage2Config(warmup_epochs=10, warmup_factor=0.1, milestones=[30, 50, 70], gamma=0.1)
-    assert stage2_factor(s2, 0) == pytest.approx(0.1)
-    assert stage2_factor(s2, 5) == pytest.approx(0.1 * 0.5 + 0.5)
-    assert [stage2_factor(s2, e) for e in (10, 29, 30, 49, 50, 70, 79)] == pytest.approx(
+    assert stage2_factor(s2, 1) == pytest.approx(0.19)
+    assert stage2_factor(s2, 5) == pytest.approx(0.55)
+    assert [stage2_factor(s2, e) for e in (10, 29, 30, 49, 50, 70, 80)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 0.001, 0.001])
+    # The training loops pass their 0-based index: loop epoch 0 is official epoch 1.
+    model = _model(ctx)
+    opt1 = stage1_optimizer(model, s1)
+    assert set_epoch_lr(opt1, s1, 0) == pytest.approx(7.8e-5)
+    opt2 = stage2_optimizer(model, Stage2Config(lr=5e-6, warmup_epochs=10, warmup_factor=0.1))
+    assert set_epoch_lr(opt2, Stage2Config(lr=5e-6, warmup_epochs=10, warmup_factor=0.1), 0) == pytest.approx(
+        0.19 * opt2.param_groups[0]["base_lr"])
+
+
+def test_in_proj_bias_gets_the_bias_learning_rate(ctx: TrainContext) -> None:
+    model = _model(ctx)
+    cfg = Stage2Config(lr=5e-6, bias_lr_factor=2.0, large_fc_lr=True, fc_lr_factor=10.0)
+    opt = stage2_optimizer(model, cfg)
+    group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+    in_proj = [(n, p) for n, p in model.named_parameters() if n.endswith("in_proj_bias") and p.requires_grad]
+    assert in_proj, "the model has MultiheadAttention layers"
+    for name, p in in_proj:
+        g = group_of[id(p)]
+        big = 10.0 if name.startswith(("pfu.", "sgtm.")) else 1.0
+        assert g["lr"] == pytest.approx(5e-6 * 2.0 * big), name
+        assert g["weight_decay"] == cfg.weight_decay_bias
+    assert not is_bias("visual.vit.blocks.0.attn.in_proj_weight") and is_bias("sgtm.x.in_proj_bias")
 
 
 @pytest.mark.parametrize("large_fc_lr", [True, False])
