@@ -272,6 +272,9 @@ def gallery_remove(video: str, gallery_dir: str) -> None:
 from csip_reid.cli_train import register as _register_train  # noqa: E402
 
 _register_train(main)
+from csip_reid.cli_export import register as _register_export  # noqa: E402
+
+_register_export(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,9 @@ import numpy as np
 
 from csip_reid.core.errors import WeightsNotFoundError
 
+#: ``metadata_props["csip_reid.format"]`` of a clip embedder written by ``reid export-onnx``.
+CLIP_ONNX_FORMAT = "csip-reid/onnx-clip-v1"
+
 
 def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = None) -> Any:
     """An onnxruntime session that shares the CPU well with the rest of the pipeline.
