@@ -104,12 +104,14 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("--camera", help="Camera name for these videos (default: see --camera-from).")
 @click.option("--camera-from", type=click.Choice(["stem", "parent"]), default="stem", show_default=True,
               help="Without --camera: name each camera after the video's file stem or its folder (cam3/0800.mp4).")
+@click.option("--camera-map", "camera_map", type=click.Path(dir_okay=False, exists=True),
+              help="YAML/CSV mapping camera names to a CSIP model's training-camera indices (SIE); others get the mean camera.")
 @_pipeline_options
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, config: str | None,
-          detector: str | None,
+def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, camera_map: str | None,
+          config: str | None, detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
           force: bool, as_json: bool, quiet: bool) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
@@ -122,8 +124,10 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
 
     if not iter_video_files(paths):
         raise VideoError(f"no video files found in: {', '.join(paths)}")
+    from csip_reid.pipeline.camera_map import load_camera_map
+
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
-                         stride=stride, device=device)
+                         stride=stride, device=device, camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
     summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
@@ -174,11 +178,12 @@ def _seconds(text: str) -> float:
 @click.option("--start", "start_s", type=_seconds, help="Only this part of CLIP: start time (seconds or [h:]mm:ss).")
 @click.option("--end", "end_s", type=_seconds, help="End time (seconds or [h:]mm:ss).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
+@click.option("--camera", help="Camera name of CLIP, looked up in the gallery's camera map (default: its file stem).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | None, track_id: int | None,
           all_tracks: bool, mode: str, fuse_weight: float, start_s: float | None, end_s: float | None,
-          detector: str | None, device: str | None, quiet: bool) -> None:
+          detector: str | None, camera: str | None, device: str | None, quiet: bool) -> None:
     """Search the gallery for the person in CLIP (the longest track unless told otherwise)."""
     from csip_reid.pipeline.query import format_table, run_query
 
@@ -186,7 +191,7 @@ def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | 
         raise click.UsageError("use either --track-id or --all-tracks")
     results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
                         fuse_weight=fuse_weight, progress=not quiet and not as_json, start_s=start_s, end_s=end_s,
-                        detector=detector, device=device)
+                        detector=detector, device=device, camera=camera)
     reports = []
     if report:
         from csip_reid.gallery.report import write_report

@@ -142,6 +142,9 @@ class Pipeline:
             return
         if self.pose is not None:
             attach_skeletons(tracklets, self.pose, detector_has_keypoints=self.detector_has_keypoints)
+        for t in tracklets:  # SIE camera index from the camera map (None: the model's mean camera)
+            if t.camera_index is None:
+                t.camera_index = self.settings.camera_map.get(t.camera)
         self.embedder.embed_tracklets(list(tracklets))
         if self.skeleton_space:
             vecs = self.embedder.embed_skeletons([t.skeleton for t in tracklets])
@@ -191,6 +194,18 @@ class Indexer:
         self.pipeline = Pipeline(settings)
         self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
         self.fingerprint = self.pipeline.embedder.fingerprint()
+        self._use_stored_camera_map()
+
+    def _use_stored_camera_map(self) -> None:
+        """An existing gallery keeps the camera map it was built with (its vectors depend on it)."""
+        stored = dict((self.gallery.embedder.get("pipeline") or {}).get("camera_map") or {})
+        given = self.settings.camera_map
+        if given and given != stored:
+            self.gallery.close()
+            raise ConfigError(f"gallery {self.gallery.root} was indexed with "
+                              f"{'camera map ' + str(stored) if stored else 'no camera map'}; "
+                              "its vectors depend on it: use the same --camera-map or another --gallery")
+        self.settings.camera_map = stored
 
     def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False,
               camera_from: str = "stem") -> IndexSummary:

@@ -78,8 +78,12 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
 def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_id: int | None = None,
               all_tracks: bool = False, mode: str = "appearance", fuse_weight: float = 0.5,
               progress: bool = True, start_s: float | None = None, end_s: float | None = None,
-              **overrides: Any) -> list[QueryResult]:
-    """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query."""
+              camera: str | None = None, **overrides: Any) -> list[QueryResult]:
+    """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query.
+
+    ``camera`` names the clip's camera (default: its file stem); the gallery's stored camera map
+    turns it into the SIE camera index, as for the gallery's own videos.
+    """
     from csip_reid.core.video import VideoReader
     from csip_reid.gallery.store import Gallery, embedder_info
     from csip_reid.pipeline.embed import create_embedder
@@ -100,7 +104,7 @@ def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_
     embedder = create_embedder(settings.embedder, device=settings.device)
     gallery.check_compatible(embedder_info(embedder))
     pipe = Pipeline(settings, embedder=embedder)
-    tracklets = list(pipe.tracklets(clip, progress=progress, start=start, end=end))
+    tracklets = list(pipe.tracklets(clip, camera=camera, progress=progress, start=start, end=end))
     queries = pick_queries(tracklets, track_id, all_tracks)
     pipe.complete(queries)
     results = []

@@ -34,6 +34,8 @@ class PipelineSettings:
         min_box_height: Tracks whose median box height (px) is lower are dropped.
         max_samples: Crops kept per tracklet (evenly spread); pose and embedding only see these.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
+        camera_map: Gallery camera name → training-camera index for a CSIP model's SIE embedding
+            (:mod:`csip_reid.pipeline.camera_map`); cameras not in it get the mean embedding.
     """
 
     detector: str = "ultralytics:yolo11n.pt"
@@ -48,6 +50,7 @@ class PipelineSettings:
     min_box_height: int = 32
     max_samples: int = 16
     device: str = "cpu"
+    camera_map: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> PipelineSettings:
@@ -72,6 +75,10 @@ class PipelineSettings:
         if unknown:
             raise ConfigError(f"unknown pipeline setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         s = cls(**data)
+        if s.camera_map:
+            from csip_reid.pipeline.camera_map import validate_camera_map
+
+            s.camera_map = validate_camera_map(s.camera_map)
         if s.stride < 1:
             raise ConfigError("stride must be >= 1")
         if s.max_samples < 1:
