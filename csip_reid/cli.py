@@ -139,9 +139,6 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
             f"videos: {d['videos']} (indexed {d['indexed']}, no person {d['empty']}, skipped {d['skipped']}, "
             f"failed {d['failed']})  frames: {d['frames']}  tracklets: {d['tracklets']}  time: {d['seconds']:.1f}s"
         )
-        for r in summary.results:
-            if r.status == "failed":
-                click.echo(f"  failed: {r.path}: {r.error}", err=True)
     if summary.interrupted:
         _echo_err("interrupted: finished videos are kept; rerun the same command to resume")
         sys.exit(130)

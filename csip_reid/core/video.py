@@ -3,7 +3,10 @@
 :class:`VideoReader` reads a video with OpenCV and yields ``(frame_index, timestamp_s, frame_bgr)``.
 Frame indices count decoded positions from the start of the file (0-based); timestamps are
 ``frame_index / fps`` with the container's frame rate. Frames that fail to decode in the middle of
-a file are counted in :attr:`VideoReader.failed_frames` and skipped; reading goes on.
+a file are counted in :attr:`VideoReader.failed_frames` and skipped; reading goes on. FFmpeg's own
+log is silenced (a truncated MP4 makes it print hundreds of ``partial file`` lines); instead each
+damaged video gets one line, :meth:`VideoReader.damage_report`: frames decoded, frames that failed,
+frames the header promised.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-import cv2
-import numpy as np
+# FFmpeg's log level is read once, when OpenCV's FFmpeg back-end first opens a file: set it before.
+# -8 = AV_LOG_QUIET; a user who wants FFmpeg's messages sets OPENCV_FFMPEG_LOGLEVEL themselves.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 from csip_reid.core.errors import VideoError
 
@@ -58,6 +65,8 @@ class VideoReader:
         failed_frames: Frames that failed to decode and were skipped during the last iteration.
         frames_read: Frames decoded successfully during the last iteration (yielded or skipped
             by the stride).
+        frames_missing: Frames the header promised that the last iteration never decoded at the
+            end of the file (a truncated or damaged tail); 0 when the range had an explicit end.
 
     Raises:
         VideoError: The file is missing, empty, not a video, or has no decodable frame.
@@ -82,6 +91,7 @@ class VideoReader:
         self.prefetch = int(prefetch)
         self.failed_frames = 0
         self.frames_read = 0
+        self.frames_missing = 0
 
         cap = self._open()
         try:
@@ -128,6 +138,19 @@ class VideoReader:
             return None
         return max(0, math.ceil((stop - self.start) / self.stride))
 
+    def damage_report(self) -> str | None:
+        """One line on a damaged file after an iteration (None when every promised frame decoded).
+
+        Example: ``decoded 341 of the 682 frames the header promises (341 missing at the end, 0 failed
+        mid-file): the file looks truncated or damaged``.
+        """
+        if not self.failed_frames and not self.frames_missing:
+            return None
+        promised = self.expected_frames
+        of = f" of the {promised} frames the header promises" if promised else ""
+        return (f"decoded {self.frames_read}{of} ({self.frames_missing} missing at the end, "
+                f"{self.failed_frames} failed mid-file): the file looks truncated or damaged")
+
     def __iter__(self) -> Iterator[Frame]:
         if self.prefetch > 0:
             return prefetched(self._frames(), self.prefetch)
@@ -136,9 +159,11 @@ class VideoReader:
     def _frames(self) -> Iterator[Frame]:
         self.failed_frames = 0
         self.frames_read = 0
+        self.frames_missing = 0
         cap = self._open()
         pending_failures = 0  # failures only count once a later frame decodes (else: end of stream)
         index = -1
+        last_ok = self.start - 1
         try:
             while True:
                 index += 1
@@ -158,13 +183,17 @@ class VideoReader:
                     continue
                 if pending_failures:
                     self.failed_frames += pending_failures
-                    logger.warning(
-                        "%s: %d frame(s) before frame %d failed to decode", self.path, pending_failures, index
-                    )
+                    logger.debug("%s: %d frame(s) before frame %d failed to decode", self.path, pending_failures, index)
                     pending_failures = 0
                 self.frames_read += 1
+                last_ok = index
                 if wanted:
                     yield index, index / self.fps, frame
+            if self.end is None and self.frame_count:
+                self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
+            report = self.damage_report()
+            if report:  # callers (the indexer) report it, once per video
+                logger.debug("%s: %s", self.path, report)
         finally:
             cap.release()
 

@@ -34,6 +34,8 @@ class ExtractStats:
         height: Frame height.
         frames_read: Frames decoded and processed (after the stride).
         frames_failed: Frames that failed to decode and were skipped.
+        frames_missing: Frames the header promised that never decoded at the end of the file.
+        damage: The reader's one-line report on a damaged file (``""`` when intact).
         detections: Person detections over all processed frames.
         tracks: Tracklets yielded.
         tracks_dropped: Tracks dropped as too short or too small.
@@ -48,6 +50,8 @@ class ExtractStats:
     height: int = 0
     frames_read: int = 0
     frames_failed: int = 0
+    frames_missing: int = 0
+    damage: str = ""
     detections: int = 0
     tracks: int = 0
     tracks_dropped: int = 0
@@ -131,5 +135,7 @@ def extract_tracklets(
     finally:
         bar.close()
         stats.frames_failed = reader.failed_frames
+        stats.frames_missing = reader.frames_missing
+        stats.damage = reader.damage_report() or ""
         stats.tracks_dropped = builder.dropped
         stats.seconds = time.perf_counter() - t0

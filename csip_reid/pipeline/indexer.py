@@ -32,6 +32,8 @@ class VideoResult:
     tracklets: int = 0
     frames: int = 0
     failed_frames: int = 0
+    missing_frames: int = 0
+    promised_frames: int = 0
     seconds: float = 0.0
     error: str = ""
 
@@ -261,9 +263,11 @@ class Indexer:
             return VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0)
         res = VideoResult(
             path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
-            frames=stats.frames_read, failed_frames=stats.frames_failed,
-            seconds=time.perf_counter() - t0,
+            frames=stats.frames_read, failed_frames=stats.frames_failed, missing_frames=stats.frames_missing,
+            promised_frames=stats.frame_count, seconds=time.perf_counter() - t0,
         )
+        if stats.damage:
+            self.log(f"damaged {path}: {stats.damage}")
         if not tracklets:
             self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
         return res
