@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,15 @@ def _download(info: WeightsInfo, dest: Path) -> None:
                 f"downloaded {info.filename} does not match its SHA-256; not using it"
             )
         shutil.move(tmp, dest)
+    except urllib.error.HTTPError as e:
+        raise WeightsNotFoundError(f"could not download {info.name} from {info.url}: HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+        reason = getattr(e, "reason", e)
+        raise WeightsNotFoundError(
+            f"cannot download {info.name}: this machine looks offline ({reason}); on a connected machine "
+            f"fetch {info.url}, then copy {info.filename} into a folder named by $REID_WEIGHTS_DIR (or "
+            f"{cache_dir() / 'weights'}), or pass the file's path; REID_OFFLINE=1 skips download attempts"
+        ) from e
     except OSError as e:
         raise WeightsNotFoundError(f"could not download {info.name} from {info.url}: {e}") from e
     finally:

@@ -29,6 +29,7 @@ from csip_reid.core.embedder import CropPreprocess
 from csip_reid.core.errors import CheckpointError
 from csip_reid.models.config import CSIPConfig
 from csip_reid.models.csip import CSIPReID
+from csip_reid.models.safe_load import unreadable_reason
 
 FORMAT = "csip-reid/ckpt-v1"
 
@@ -103,8 +104,7 @@ def load_checkpoint(path: str | Path, stage: int | None = None, purpose: str = "
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many unrelated types (UnpicklingError, KeyError, ...) for foreign files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a csip-reid checkpoint (cannot be read safely: {first})") from e
+        raise CheckpointError(f"{path} is not a csip-reid checkpoint: {unreadable_reason(path, e)}") from e
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             raise CheckpointError(

@@ -178,7 +178,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for foreign files
-        raise CheckpointError(f"cannot read CLIP weights {path}: {e}") from e
+        from csip_reid.models.safe_load import unreadable_reason
+
+        raise CheckpointError(f"{path} is not a CLIP weights file: {unreadable_reason(path, e)}") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a state dict")
     return state.get("state_dict", state)
