@@ -68,10 +68,10 @@ class RandomErasing:
     With probability ``p`` a rectangle of ``area`` fraction of the frame and ``aspect``
     (height/width) ratio, both drawn uniformly, is filled with one random RGB colour.
 
-    Two bugs of the TF-CLIP/CSIP implementation are fixed here: it pastes the colour patch at
-    the offset ``(patch width, patch height)`` instead of at the sampled corner ``(x1, y1)``, and it
-    draws ``U(-1, 1) <= p``, so its p = 0.5 erases 75 % of the frames. Here the patch lands where it
-    was sampled and ``p`` is the true probability.
+    The TF-CLIP/CSIP implementation draws ``U(0, 1)`` against ``p``, so its p = 0.5 erases 50 % of
+    the frames, as here. One bug of it is fixed: it pastes the colour patch at the offset
+    ``(patch width, patch height)`` instead of at the sampled corner ``(x1, y1)``; here the patch
+    lands where it was sampled.
 
     Attributes:
         p: Probability of erasing a frame.

@@ -64,14 +64,22 @@ def train(
         epochs_override: ``{"stage1": n, "stage2": m}`` replaces the configured epoch counts.
         max_steps: Cap on iterations per epoch (smoke runs); None = full epochs.
         progress: Show progress bars.
-        dataset_options: Extra dataset-reader arguments (e.g. ``{"split": 3}`` for iLIDS-VID).
+        dataset_options: Extra dataset-reader arguments (e.g. ``{"split": 3}`` for iLIDS-VID); they
+            override the config's ``dataset_options`` (applied when ``dataset`` is the config's).
 
     Returns:
         A summary dict (see :func:`fit`).
     """
-    ds = build_dataset(dataset, data_root, **(dataset_options or {}))
+    ds = build_dataset(dataset, data_root, **reader_options(cfg, dataset, dataset_options))
     return fit(cfg, ds, output, stage=stage, resume=resume, device=device, epochs_override=epochs_override,
                max_steps=max_steps, progress=progress)
+
+
+def reader_options(cfg: CSIPConfig, dataset: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dataset-reader options of a run: the config's recipe options (when it is meant for
+    ``dataset``, e.g. LS-VID's 48-frame pieces), overridden by ``extra``."""
+    recipe = dict(cfg.dataset_options) if dataset == cfg.dataset else {}
+    return {**recipe, **(extra or {})}
 
 
 def fit(

@@ -175,6 +175,9 @@ class CSIPConfig:
     name: str = "csip_mars"
     #: Dataset reader this config is meant for (``reid train`` uses it when ``--dataset`` is not given).
     dataset: str | None = None
+    #: Reader options that belong to the recipe (e.g. LS-VID's ``train_piece_len: 48``); applied only
+    #: when training on ``dataset``.
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     num_cameras: int = 6
     input: InputConfig = field(default_factory=InputConfig)
     visual: VisualConfig = field(default_factory=VisualConfig)
@@ -272,6 +275,10 @@ def _coerce(value: Any, type_name: str, key: str) -> Any:
         if optional:
             return None
         raise ConfigError(f"config key {key!r} must not be empty")
+    if base.startswith("dict["):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} must be a mapping, got {value!r}")
+        return dict(value)
     try:
         if base.startswith("list["):
             if not isinstance(value, (list, tuple)):

@@ -197,3 +197,29 @@ def test_minimars(mini_mars):
     assert cross == 23  # the queries the reference figure counts
     assert sum(len(r) for r in ds.train) == 1731
     assert "query" in ds.summary() and "1731" in ds.summary()
+
+
+def test_ilids_official_windows_and_chunk_eval(ilids_root):
+    ds = build_dataset("ilidsvid", ilids_root, split=0, train_window=2, train_window_stride=1)
+    # train sequences of 3 and 5 frames -> 2 and 4 windows of 2 frames, starts 0, 1, 2, ...
+    assert [len(r) for r in ds.train] == [2] * (2 + 2 + 4 + 4)
+    whole = build_dataset("ilidsvid", ilids_root, split=0)
+    assert ds.train[1].frames == whole.train[0].frames[1:3] and ds.train[1].name.endswith("#1")
+    assert _summary(ds.query) == _summary(whole.query)  # tracklet-level evaluation by default
+    chunked = build_dataset("ilidsvid", ilids_root, split=0, train_window=2, train_window_stride=2, eval_chunks=True)
+    assert [len(r) for r in chunked.train] == [2, 2, 2, 2, 2, 2]  # 3 -> [0:2]; 5 -> [0:2], [2:4]
+    # query of 2 and 4 frames -> 1 and 2 chunks, each its own query item
+    assert [(r.pid, len(r)) for r in chunked.query] == [(1, 2), (5, 2), (5, 2)]
+    with pytest.raises(DatasetError, match="train_window"):
+        build_dataset("ilidsvid", ilids_root, train_window_stride=0)
+
+
+def test_official_recipes_carry_their_training_units():
+    from csip_reid.engine.train import reader_options
+    from csip_reid.models import load_config
+
+    lsvid, ilids = load_config("csip_lsvid"), load_config("csip_ilidsvid")
+    assert reader_options(lsvid, "lsvid") == {"train_piece_len": 48}
+    assert reader_options(ilids, "ilidsvid", {"split": 3}) == {"train_window": 8, "train_window_stride": 4, "split": 3}
+    assert reader_options(lsvid, "custom") == {}  # the recipe's options only apply to its dataset
+    assert reader_options(load_config("csip_mars"), "mars") == {}

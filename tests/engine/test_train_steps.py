@@ -217,3 +217,20 @@ def test_stage2_param_groups(ctx: TrainContext, large_fc_lr: bool) -> None:
     # Frozen skeleton and frozen BN biases are not optimised at all.
     assert id(named["skeleton.proj"]) not in lr_of and id(named["bottleneck.bias"]) not in lr_of
     assert len(lr_of) == sum(p.requires_grad for p in model.parameters())
+
+
+def test_prototypes_are_deterministic_eval_mode_first_frames(ctx: TrainContext) -> None:
+    """Decision (docs/csip-quirks.md #20): eval mode + rrs_test frames, not the official train mode."""
+    model = _model(ctx)
+    model.train()
+    torch.manual_seed(1)
+    a = compute_prototypes(ctx, model)
+    torch.manual_seed(2)
+    b = compute_prototypes(ctx, model)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # What the official train-mode pass would add: the skeleton encoder's dropout and PE sign flips.
+    skel = torch.randn(2, 4, 17, 3)
+    model.skeleton.train()
+    assert not torch.allclose(model.skeleton(skel)[1], model.skeleton(skel)[1])
+    model.skeleton.eval()
+    assert torch.equal(model.skeleton(skel)[1], model.skeleton(skel)[1])

@@ -11,7 +11,11 @@ Row ``split`` of ``ls_set`` lists 1-based positions in the sorted list of person
 Wang et al. and torchreid. CSIP-ReID's loader (inherited from older sequence-ReID code) uses the
 opposite halves, so its split k trains on what is tested here. Query = the cam1 sequence of each
 test identity, gallery = its cam2 sequence, one record per sequence (tracklet level; CSIP instead
-scores every 8-frame window as its own query/gallery item). Training uses both cameras.
+scores every 8-frame window as its own query/gallery item; ``eval_chunks=True`` does that here).
+Training uses both cameras, one record per sequence, or, with ``train_window=8,
+train_window_stride=4`` (the official recipe, ``csip_ilidsvid.yaml``), one record per 8-frame
+window: windows start at frames 0, 4, 8, ... and end inside the sequence; a sequence shorter than
+the window is one record.
 
 Skeletons: ``<root>/i-LIDS-VID/sequences_skeleton_3d_hmr2.0/cam*/person*/<frame>.json``
 (CSIP-ReID), ``<root>/skeleton_3d_hmr2.0/i-LIDS-VID/sequences/...`` or
@@ -43,15 +47,30 @@ _SEQ = "i-LIDS-VID/sequences"
 _SPLITS = "train-test people splits/train_test_splits_ilidsvid.mat"
 
 
+def window_starts(n: int, window: int, stride: int) -> list[int] | None:
+    """Start frames of the ``window``-frame windows of an ``n``-frame sequence (None: keep it whole)."""
+    if window <= 0 or n <= window:
+        return None
+    return list(range(0, n - window + 1, stride))
+
+
 @DATASETS.register("ilidsvid", help="iLIDS-VID: i-LIDS-VID/sequences/ and the ls_set split file (--split 0..9)")
-def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto") -> VideoReIDDataset:
+def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto", train_window: int = 0,
+                   train_window_stride: int = 4, eval_chunks: bool = False) -> VideoReIDDataset:
     """Read one of the ten iLIDS-VID splits.
 
     Args:
         root: Folder holding ``i-LIDS-VID/`` and ``train-test people splits/``.
         split: Split number, 0-9.
         skeletons: ``auto``, ``none`` or a skeleton folder name under the root.
+        train_window: Cut training sequences into windows of this many frames (0: whole sequences).
+        train_window_stride: Step between window starts.
+        eval_chunks: Also cut query and gallery into windows (8 frames, stride 4 unless
+            ``train_window`` says otherwise): the official chunk-level evaluation.
     """
+    if train_window < 0 or train_window_stride < 1:
+        raise DatasetError(f"iLIDS-VID: train_window must be >= 0 and train_window_stride >= 1, "
+                           f"got {train_window}, {train_window_stride}")
     base = dataset_root(root, "ilidsvid")
     cam_dirs = [require_dir(base / _SEQ / c, f"iLIDS-VID {c} sequences") for c in ("cam1", "cam2")]
     split_file = require_file(base / _SPLITS, "iLIDS-VID split file")
@@ -76,14 +95,20 @@ def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto") ->
         sources.insert(0, SkeletonSource(_SEQ, "i-LIDS-VID/sequences_skeleton_3d_hmr2.0", HMR_FORMAT))
     locator = SkeletonLocator(base, sources)
 
-    def record(person: str, cam: int) -> SequenceRecord:
+    def records(person: str, cam: int, window: int = 0) -> list[SequenceRecord]:
         folder = require_dir(cam_dirs[cam] / person, f"iLIDS-VID sequence of {person} in cam{cam + 1}")
         frames = list_images(folder)
         if not frames:
             raise DatasetError(f"iLIDS-VID: no images in {folder}")
-        return SequenceRecord(frames, digits(person), cam, locator.find(frames), f"cam{cam + 1}_{person}")
+        name = f"cam{cam + 1}_{person}"
+        starts = window_starts(len(frames), window, train_window_stride)
+        if starts is None:
+            return [SequenceRecord(frames, digits(person), cam, locator.find(frames), name)]
+        return [SequenceRecord(frames[s : s + window], digits(person), cam, locator.find(frames[s : s + window]),
+                               f"{name}#{k}") for k, s in enumerate(starts)]
 
-    train = [record(p, c) for p in sorted(train_ids) for c in (0, 1)]
-    query = [record(p, 0) for p in sorted(test_ids)]
-    gallery = [record(p, 1) for p in sorted(test_ids)]
+    eval_window = (train_window or 8) if eval_chunks else 0
+    train = [r for p in sorted(train_ids) for c in (0, 1) for r in records(p, c, train_window)]
+    query = [r for p in sorted(test_ids) for r in records(p, 0, eval_window)]
+    gallery = [r for p in sorted(test_ids) for r in records(p, 1, eval_window)]
     return make_dataset("ilidsvid", train, query, gallery, locator)
