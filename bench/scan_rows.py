@@ -74,13 +74,17 @@ def scan_table(args: Any, videos: list[Path], tmp: Path) -> None:
     rows = []
     for video in videos:
         decode, full, ada = scan_stages(args, tmp)
-        res = run_stages([decode, full, ada], [video], args.runs)
+        from csip_reid.core.video import VideoReader
+
+        short = VideoReader(video).frame_count < 100  # seconds of wall time: more runs against the noise
+        res = run_stages([decode, full, ada], [video], max(args.runs, 7) if short else args.runs)
         n_full, n_ada, cover = coverage_of(full.folder, ada.folder)
         f, a, d = res[full.name], res[ada.name], res[decode.name]
-        speedup = f["wall"] / a["wall"]
-        crowd = "mmtracking" in video.name
-        target = (f"never slower: {'met' if speedup >= 1.0 else 'MISSED'}" if crowd else
-                  f">= {TARGET_SPEEDUP:.0f}x: {'met' if speedup >= TARGET_SPEEDUP else 'MISSED'}")
+        speedup, cpu_speedup = f["wall"] / a["wall"], f["cpu"] / a["cpu"]
+        goal = 1.0 if "mmtracking" in video.name else TARGET_SPEEDUP
+        name = "never slower" if goal == 1.0 else f">= {goal:.0f}x"
+        target = (f"{name}: {'met' if speedup >= goal else 'MISSED'} (CPU {cpu_speedup:.2f}x: "
+                  f"{'met' if cpu_speedup >= goal else 'MISSED'})")
         for stage, r, detected in ((decode, d, 0), (full, f, full.detected), (ada, a, ada.detected)):
             extra = ["", "", "", ""]
             if stage is ada:

@@ -170,8 +170,10 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
                       t0: float) -> Iterator[Tracklet]:
     """The adaptive scan of :func:`extract_tracklets` (same arguments; decoding in this thread).
 
-    Decoding stays in the consuming thread: which frame is converted depends on the tracks found so
-    far, and deciding it here, in frame order, keeps the scan deterministic.
+    Decoding stays in the consuming thread and each detected frame is detected at once (``batch``
+    is not used): which frame is converted and detected next depends on the tracks found so far,
+    and deciding it here, in frame order, keeps the scan deterministic and independent of the
+    detector's batch size.
     """
     policy_box: list[ScanPolicy] = []
     scanned = [0]
@@ -211,7 +213,6 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
             yield from finished(builder.update(index, ts, frame, tracked))
 
     bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
-    pending: list[tuple[int, float, Any]] = []
     try:
         for item in reader:
             step = (item[0] - start) // stride
@@ -219,21 +220,15 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
             if action == SKIP:
                 continue
             if action == AGE:  # only lost tracks, nothing changed: age them without the detector
-                yield from flush(pending)
-                pending = []
                 index, ts, frame = item
                 yield from finished(builder.update(index, ts, frame, tracker.update(_NOBODY, frame)))
                 policy.aged(step)
                 tracker.set_frame_rate(rate / policy.interval)
                 continue
-            pending.append(item)
-            policy.next_key = step + policy.interval  # provisional, until the detection is observed
-            first = (pending[0][0] - start) // stride
-            if policy.interval == 1 or not policy.tracking or len(pending) >= batch or step - first >= rate:
-                yield from flush(pending)
-                pending = []
+            # detected at once: the next keyframe is planned from this frame's tracks (holding
+            # keyframes back for a batch would plan from stale speeds and fragment tracks)
+            yield from flush([item])
             bar.update(scanned[0] - bar.n)
-        yield from flush(pending)
         yield from finished(builder.finish())
     finally:
         bar.close()
