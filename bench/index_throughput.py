@@ -356,6 +356,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ultra-frames", type=int, default=50,
                    help="frames of the first video for the ultralytics comparison (0: skip it)")
     p.add_argument("--lengths", default="50,1000", help="tracklet lengths for the per-tracklet table ('': skip)")
+    p.add_argument("--scan-videos", nargs="*", type=Path,
+                   help=f"videos (full length) for the adaptive-vs-full scan table (default: {INTEL} and "
+                        "mmtracking_demo.mp4; none given: skip it)")
+    p.add_argument("--main", action=argparse.BooleanOptionalAction, default=True,
+                   help="the main table (--no-main: only the other tables)")
     return p.parse_args(argv)
 
 
@@ -399,11 +404,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"machine: {machine()}")
         print(f"videos: {', '.join(v.name for v in sources)} (at most {args.max_frames} frames each); "
               f"detector {args.detector}; embedder {args.embedder}; {args.runs} runs")
-        detector = throughput(args, videos, tmp)
+        detector = throughput(args, videos, tmp) if args.main else None
         if args.ultra_frames > 0:
             compare_ultralytics(videos[0], args, tmp)
-        if args.lengths:
+        if args.lengths and detector is not None:
             tracklet_cost(args, videos[0], detector, tmp)
+        scan_videos = ([DATA / "videos" / n for n in (INTEL, "mmtracking_demo.mp4")] if args.scan_videos is None
+                       else args.scan_videos)
+        if scan_videos:
+            from scan_rows import scan_table
+
+            scan_table(args, [Path(v) for v in scan_videos], tmp)
         env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"))
         print(f"\nmachine at the end: {machine()}; {env}")
 
@@ -415,14 +426,14 @@ def throughput(args: argparse.Namespace, videos: Sequence[Path], tmp: Path) -> A
     from csip_reid.pipeline.detect import create_detector
     from csip_reid.pipeline.settings import PipelineSettings
 
-    base = PipelineSettings(detector=args.detector, embedder=args.embedder)
+    base = PipelineSettings(detector=args.detector, embedder=args.embedder, scan="full")  # every frame, as (b)
     detector = create_detector(base.detector, conf=base.detector_conf, batch_size=base.detector_batch)
     detector.detect([np.zeros((432, 768, 3), np.uint8)])
     stages: list[Stage] = [Decode("(a) decode"), DetectTrack("(b) detect + track", detector, base.tracker,
                                                              base.min_frames),
                            Index("(c) index, no pose", base, tmp)]
     for spec in resolve_poses(args.pose, tmp):
-        settings = PipelineSettings(detector=args.detector, embedder=args.embedder, pose=spec)
+        settings = PipelineSettings(detector=args.detector, embedder=args.embedder, pose=spec, scan="full")
         stages.append(Index(f"(d) index, pose {short_name(spec)}", settings, tmp))
     res = run_stages(stages, videos, args.runs)
     floor = res["(b) detect + track"]

@@ -85,6 +85,8 @@ def _pipeline_options(f: Any) -> Any:
         click.option("--embedder", help="Embedder spec, e.g. onnx:osnet_x0_25_msmt17 or csip:runs/x/best.pt."),
         click.option("--pose", help="Pose back-end: none, movenet, yolo-pose, rtmpose-s ..."),
         click.option("--stride", type=click.IntRange(1), help="Process every N-th frame."),
+        click.option("--scan", type=click.Choice(["adaptive", "full"]),
+                     help="adaptive (default): detect motion onsets and keyframes only; full: every frame."),
         click.option("--device", help="cpu, cuda or cuda:N."),
     ]
     for o in reversed(opts):
@@ -112,8 +114,8 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, camera_map: str | None,
           config: str | None, detector: str | None,
-          tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
-          force: bool, as_json: bool, quiet: bool) -> None:
+          tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, scan: str | None,
+          device: str | None, force: bool, as_json: bool, quiet: bool) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
@@ -127,7 +129,8 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     from csip_reid.pipeline.camera_map import load_camera_map
 
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
-                         stride=stride, device=device, camera_map=load_camera_map(camera_map) if camera_map else None)
+                         stride=stride, scan=scan, device=device,
+                         camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
     summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)

@@ -9,7 +9,8 @@ Array conventions:
     * ``frames`` (N,) int64 frame indices in the source video, increasing.
     * ``timestamps`` (N,) float64 seconds from the video start.
     * ``boxes`` (N, 4) float32 ``x1, y1, x2, y2`` in pixels of the source frame.
-    * ``scores`` (N,) float32 detector confidences.
+    * ``scores`` (N,) float32 detector confidences; NaN for boxes interpolated between the
+      keyframes of an adaptive scan (not detected).
     * ``sample_frames`` (S,) int64: the frame index of each kept crop (a subset of ``frames``).
     * ``crops``: S BGR uint8 images (H, W, 3), one per ``sample_frames`` entry.
     * ``keypoints`` (S, 17, 3) float32 COCO-17 ``x, y, score`` in *crop* pixels; NaN rows = missing.

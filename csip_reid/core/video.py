@@ -17,7 +17,7 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,6 +55,9 @@ class VideoReader:
         end: Frame index to stop before (exclusive); ``None`` reads to the end.
         prefetch: If > 0, decode in a background thread into a queue of at most this many frames.
             Exceptions raised while decoding are re-raised in the consuming thread.
+        select: Optional ``select(frame_index) -> bool``, asked for each frame the stride keeps once
+            it is decoded (grabbed): False leaves it unconverted (it costs only its decode) and does
+            not yield it. Called in the decoding thread, in frame order (adaptive scanning).
 
     Attributes:
         fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
@@ -79,6 +82,7 @@ class VideoReader:
         start: int = 0,
         end: int | None = None,
         prefetch: int = 0,
+        select: Callable[[int], bool] | None = None,
     ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -89,6 +93,7 @@ class VideoReader:
         self.start = int(start)
         self.end = None if end is None else int(end)
         self.prefetch = int(prefetch)
+        self.select = select
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
@@ -170,11 +175,16 @@ class VideoReader:
                 if self.end is not None and index >= self.end:
                     break
                 wanted = index >= self.start and (index - self.start) % self.stride == 0
-                if wanted:
+                if wanted and self.select is None:
                     ok, frame = cap.read()
                     ok = ok and frame is not None and frame.size > 0
                 else:
                     ok, frame = cap.grab(), None
+                    if ok and wanted:  # asked only for frames that decoded
+                        wanted = bool(self.select(index))
+                        if wanted:
+                            ok, frame = cap.retrieve()
+                            ok = ok and frame is not None and frame.size > 0
                 if not ok:
                     pending_failures += 1
                     past_claim = self.frame_count and index >= self.frame_count

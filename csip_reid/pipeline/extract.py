@@ -1,8 +1,11 @@
 """Video → tracklets, streaming: decode → batched detection → per-frame tracking → tracklets.
 
-Frames are decoded in a background thread, detected in batches of ``detector.batch_size``, and
-tracked one by one; each tracklet is yielded as soon as its track is lost for good (or at the end
-of the video), so memory does not grow with the video's length.
+Frames are decoded, detected in batches of ``detector.batch_size``, and tracked one by one; each
+tracklet is yielded as soon as its track is lost for good (or at the end of the video), so memory
+does not grow with the video's length. ``scan="full"`` detects every frame (decoded in a background
+thread); ``scan="adaptive"`` detects only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks
+for (motion onsets and keyframes), grabs the other frames without converting them, and
+interpolates the boxes between keyframes of each finished tracklet.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
+from csip_reid.core.detections import Detections
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.video import VideoReader
 from csip_reid.pipeline.detect import Detector, create_detector
+from csip_reid.pipeline.scan import AGE, SKIP, ScanConfig, ScanPolicy, check_scan
 from csip_reid.tracking import TrackletBuilder, create_tracker
+from csip_reid.tracking.interpolate import fill_gaps
 
 
 @dataclass
@@ -33,6 +40,10 @@ class ExtractStats:
         width: Frame width.
         height: Frame height.
         frames_read: Frames decoded and processed (after the stride).
+        frames_detected: Frames the detector ran on (all of ``frames_read`` with ``scan="full"``).
+        scan: ``full`` or ``adaptive``.
+        gate_checks: Adaptive scan: frames the motion gate compared.
+        motion_onsets: Adaptive scan: gate checks that saw motion (and were detected).
         frames_failed: Frames that failed to decode and were skipped.
         frames_missing: Frames the header promised that never decoded at the end of the file.
         damage: The reader's one-line report on a damaged file (``""`` when intact).
@@ -49,6 +60,10 @@ class ExtractStats:
     width: int = 0
     height: int = 0
     frames_read: int = 0
+    frames_detected: int = 0
+    scan: str = "full"
+    gate_checks: int = 0
+    motion_onsets: int = 0
     frames_failed: int = 0
     frames_missing: int = 0
     damage: str = ""
@@ -74,6 +89,8 @@ def extract_tracklets(
     start: int = 0,
     end: int | None = None,
     stats: ExtractStats | None = None,
+    scan: str = "full",
+    scan_config: ScanConfig | None = None,
 ) -> Iterator[Tracklet]:
     """Yield the person tracklets of one video as their tracks finish.
 
@@ -92,17 +109,25 @@ def extract_tracklets(
         start: First frame index.
         end: Frame index to stop before (None: the end).
         stats: An :class:`ExtractStats` to fill in (read it after the iterator is exhausted).
+        scan: ``full`` (detect every frame) or ``adaptive`` (see :mod:`csip_reid.pipeline.scan`).
+        scan_config: Knobs of the adaptive scan.
 
     Raises:
         VideoError: The video cannot be opened or has no decodable frame.
     """
     t0 = time.perf_counter()
     path = Path(path)
+    check_scan(scan)
     if isinstance(detector, str):
         detector = create_detector(detector)
     batch = max(1, batch_size or detector.batch_size)
-    reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=2 * batch)
     stats = stats if stats is not None else ExtractStats()
+    stats.scan = scan
+    if scan == "adaptive":
+        yield from _extract_adaptive(path, detector, tracker_name, camera, stride, builder_opts, tracker_opts,
+                                     progress, batch, start, end, stats, scan_config or ScanConfig(), t0)
+        return
+    reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=2 * batch)
     stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
     stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
 
@@ -134,6 +159,86 @@ def extract_tracklets(
         bar.update(len(pending))
     finally:
         bar.close()
+        stats.frames_detected = stats.frames_read
+        stats.frames_failed = reader.failed_frames
+        stats.tracks_dropped = builder.dropped
+        stats.seconds = time.perf_counter() - t0
+
+
+_NOBODY = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+
+def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera: str | None, stride: int,
+                      builder_opts: dict[str, Any] | None, tracker_opts: dict[str, Any] | None, progress: bool,
+                      batch: int, start: int, end: int | None, stats: ExtractStats, config: ScanConfig,
+                      t0: float) -> Iterator[Tracklet]:
+    """The adaptive scan of :func:`extract_tracklets` (same arguments; decoding in this thread).
+
+    Decoding stays in the consuming thread and each detected frame is detected at once (``batch``
+    is not used): which frame is converted and detected next depends on the tracks found so far,
+    and deciding it here, in frame order, keeps the scan deterministic and independent of the
+    detector's batch size.
+    """
+    policy_box: list[ScanPolicy] = []
+    scanned = [0]
+
+    def select(index: int) -> bool:
+        scanned[0] += 1
+        return policy_box[0].wants((index - start) // stride)
+
+    reader = VideoReader(path, stride=stride, start=start, end=end, select=select)
+    stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
+    stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
+    rate = reader.fps / stride
+    tracker = create_tracker(tracker_name, frame_rate=rate, **(tracker_opts or {}))
+    policy = ScanPolicy(rate, lost_steps=tracker.max_lost, config=config)
+    policy_box.append(policy)
+    # a track may be kept a little longer than at full rate (its window is counted in keyframes)
+    opts = {"lost_after": (tracker.max_lost + 2 * policy.max_interval) * stride, **(builder_opts or {})}
+    min_frames = int(opts.pop("min_frames", 5))  # counted after interpolation, as a full scan counts it
+    builder = TrackletBuilder(str(path), camera or path.stem, min_frames=min(2, min_frames), **opts)
+    max_gap = 2 * policy.max_interval * stride  # one keyframe missed still counts as a gap to fill
+
+    def finished(tracklets: list[Tracklet]) -> Iterator[Tracklet]:
+        for t in tracklets:
+            t = fill_gaps(t, max_gap, stride)
+            if len(t) < min_frames:
+                builder.dropped += 1
+                continue
+            stats.tracks += 1
+            yield t
+
+    def flush(frames: list[tuple[int, float, Any]]) -> Iterator[Tracklet]:
+        for (index, ts, frame), dets in zip(frames, detector.detect([f[2] for f in frames]), strict=True):
+            stats.detections += len(dets)
+            tracked = tracker.update(dets, frame)
+            policy.observe((index - start) // stride, frame, dets, tracked)
+            tracker.set_frame_rate(rate / policy.interval)
+            yield from finished(builder.update(index, ts, frame, tracked))
+
+    bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
+    try:
+        for item in reader:
+            step = (item[0] - start) // stride
+            action = policy.decide(step, item[2])
+            if action == SKIP:
+                continue
+            if action == AGE:  # only lost tracks, nothing changed: age them without the detector
+                index, ts, frame = item
+                yield from finished(builder.update(index, ts, frame, tracker.update(_NOBODY, frame)))
+                policy.aged(step)
+                tracker.set_frame_rate(rate / policy.interval)
+                continue
+            # detected at once: the next keyframe is planned from this frame's tracks (holding
+            # keyframes back for a batch would plan from stale speeds and fragment tracks)
+            yield from flush([item])
+            bar.update(scanned[0] - bar.n)
+        yield from finished(builder.finish())
+    finally:
+        bar.close()
+        stats.frames_read = scanned[0]
+        stats.frames_detected = policy.detected
+        stats.gate_checks, stats.motion_onsets = policy.gated, policy.onsets
         stats.frames_failed = reader.failed_frames
         stats.frames_missing = reader.frames_missing
         stats.damage = reader.damage_report() or ""

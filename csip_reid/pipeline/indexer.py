@@ -135,7 +135,7 @@ class Pipeline:
             str(path), self.detector, tracker_name=s.tracker, camera=camera, stride=s.stride,
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
-            tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end,
+            tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:

@@ -32,6 +32,7 @@ def gallery_settings(gallery: Any, **overrides: Any) -> PipelineSettings:
     """The pipeline settings stored in a gallery manifest, with explicit overrides applied."""
     emb = gallery.embedder
     stored = dict(emb.get("pipeline") or {})
+    stored.setdefault("scan", "full")  # galleries from before adaptive scanning detected every frame
     stored["embedder"] = emb.get("spec", stored.get("embedder"))
     stored.update({k: v for k, v in overrides.items() if v is not None})
     return PipelineSettings.from_dict(stored)

@@ -30,6 +30,9 @@ class PipelineSettings:
         embedder: Embedder spec (``onnx:osnet_x0_25_msmt17``, ``csip:run/best.pt``).
         pose: Pose spec (``none``, ``movenet``, ``yolo-pose``, ``rtmpose-s``...).
         stride: Process every N-th frame.
+        scan: ``adaptive`` (detect motion onsets and keyframes, interpolate between them; see
+            :mod:`csip_reid.pipeline.scan`) or ``full`` (detect every frame). Galleries written
+            before adaptive scanning store no ``scan`` and are read as ``full``.
         min_frames: Tracks with fewer observations are dropped.
         min_box_height: Tracks whose median box height (px) is lower are dropped.
         max_samples: Crops kept per tracklet (evenly spread); pose and embedding only see these.
@@ -46,6 +49,7 @@ class PipelineSettings:
     embedder: str = "onnx:osnet_x0_25_msmt17"
     pose: str = "none"
     stride: int = 1
+    scan: str = "adaptive"
     min_frames: int = 5
     min_box_height: int = 32
     max_samples: int = 16
@@ -83,6 +87,8 @@ class PipelineSettings:
             raise ConfigError("stride must be >= 1")
         if s.max_samples < 1:
             raise ConfigError("max_samples must be >= 1")
+        if s.scan not in ("adaptive", "full"):
+            raise ConfigError(f"unknown scan {s.scan!r}; choose adaptive or full")
         return s
 
     def to_dict(self) -> dict[str, Any]:

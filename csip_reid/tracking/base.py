@@ -39,6 +39,14 @@ class Tracker(ABC):
             keypoints line up.
         """
 
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """Tell the tracker the rate of the frames it now gets (keyframes of an adaptive scan).
+
+        Time-based settings (how long a lost track is kept) follow the new rate; the default only
+        records it.
+        """
+        self.frame_rate = float(frame_rate)
+
     @abstractmethod
     def reset(self) -> None:
         """Forget all tracks and restart ids at 1 (call between videos)."""

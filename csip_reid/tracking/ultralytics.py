@@ -115,6 +115,11 @@ class UltralyticsTracker(Tracker):
         self.config = load_tracker_config(kind, config, **overrides)
         cls = {"bytetrack": BYTETracker, "botsort": BOTSORT}[kind]
         self._tracker = cls(SimpleNamespace(**self.config))
+        self.set_frame_rate(self.frame_rate)
+
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """Rescale the lost-track window (``track_buffer`` is in frames at 30 fps) to ``frame_rate``."""
+        self.frame_rate = float(frame_rate)
         #: Frames (as passed to update) a lost track is kept before it can no longer come back.
         self.max_lost = max(1, round(self.config["track_buffer"] * self.frame_rate / 30.0))
         for attr in ("max_frames_lost", "max_time_lost"):  # ultralytics 8.4 / 8.3 names
