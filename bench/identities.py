@@ -125,7 +125,8 @@ def minimars(frames: int) -> dict:
             out["fixed"][str(th)] = {"identities": len(gr), **pairwise_prf(gr, truth)}
         build_identities(g, rebuild=True)  # back to the automatic identities for expansion
         ids, vecs = g.vectors()
-        variants: dict[str, list[tuple[float, float]]] = {k: [] for k in ("plain", "rerank", "expand", "expand+rerank")}
+        names = ("plain", "rerank", "rerank k1=6,k2=3", "expand", "expand+rerank")
+        variants: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
         for qi, q in enumerate(ids.tolist()):
             relevant = {t for t in truth if truth[t] == truth[q] and cam[t] != cam[q]}
             if not relevant:
@@ -142,6 +143,8 @@ def minimars(frames: int) -> dict:
                 hits = [h for h in hits if h.tracklet_id not in junk]
                 if name.endswith("rerank"):
                     hits = post.rerank(g, vec, hits[:100])
+                elif name.startswith("rerank k1=6"):
+                    hits = post.rerank(g, vec, hits[:100], k1=6, k2=3)
                 ranked = [h.tracklet_id for h in hits]
                 variants[name].append((_average_precision(ranked, relevant), float(ranked[0] in relevant)))
         out["query"] = {k: {"mAP": round(float(np.mean([a for a, _ in v])), 4),

@@ -122,7 +122,7 @@ def test_bad_input_is_one_line_and_changes_nothing(two_cameras: tuple[Path, Path
     src, root = two_cameras
     g = tmp_path / "g"
     shutil.copytree(src, g)
-    reid(env, "identities", "build", "--gallery", str(g))
+    reid(env, "identities", "build", "--gallery", str(g), "--threshold", "1")  # every tracklet alone
     ids = [int(p["tracklets"][0]["tracklet_id"]) for p in
            json.loads(reid(env, "identities", "list", "--gallery", str(g), "--json"))["identities"]]
     reid(env, "identities", "label", str(ids[0]), "--not", str(ids[1]), "--gallery", str(g))
