@@ -183,7 +183,8 @@ def _seconds(text: str) -> float:
 @click.option("--since", help="Only hits seen from this wall-clock time on (ISO 8601).")
 @click.option("--until", help="Only hits seen up to this wall-clock time (ISO 8601).")
 @click.option("--expand", is_flag=True, help="Search again with the members of the best hit's identity.")
-@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top hits (see bench/README.md).")
+@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top 100 hits; off by default: it did not help on mini-MARS "
+              "(bench/README.md, Identities).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
