@@ -123,8 +123,12 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     from csip_reid.core.video import iter_video_files
     from csip_reid.pipeline.indexer import Indexer
 
-    if not iter_video_files(paths):
+    files = iter_video_files(paths)
+    if not files:
         raise VideoError(f"no video files found in: {', '.join(paths)}")
+    from csip_reid.core.walltime import check_times
+
+    check_times(len(files), start_time, time_from_name)  # bad times fail before any work
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
