@@ -185,3 +185,23 @@ def test_identities_survive_a_merge_and_start_times_travel(tmp_path: Path) -> No
         rep = build_identities(g)
         assert rep["attached"] == 3 and rep["identities"] == 3
         assert all(len(p["cameras"]) == 3 for p in list_identities(g))
+
+
+def test_a_label_interrupted_half_way_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+
+    labels_mod = importlib.import_module("csip_reid.identity.labels")  # the name `labels` is the function
+
+    g, truth = crowd_gallery(tmp_path / "g", num_people=3, cameras=2)
+    with g:
+        build_identities(g)
+        before = _groups(g)
+        t = sorted(x for x, p in truth.items() if p == 0)  # one person in two cameras
+
+        def crash(*args, **kwargs):
+            raise KeyboardInterrupt  # Ctrl-C after the label row was inserted, before its effect
+
+        monkeypatch.setattr(labels_mod, "_apply", crash)
+        with pytest.raises(KeyboardInterrupt):
+            label(g, t[0], same_as=t[1])
+        assert labels(g) == [] and _groups(g) == before
