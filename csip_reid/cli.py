@@ -109,13 +109,17 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("--camera-map", "camera_map", type=click.Path(dir_okay=False, exists=True),
               help="YAML/CSV mapping camera names to a CSIP model's training-camera indices (SIE); others get the mean camera.")
 @_pipeline_options
+@click.option("--start-time", help="Wall-clock start of the (one) video, ISO 8601 (2024-05-01T08:00:00+02:00).")
+@click.option("--time-from-name", help="Start times from file names, strftime-style (cam3_%Y%m%d_%H%M%S); "
+              "default: the container's creation_time, else unknown.")
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, camera_map: str | None,
           config: str | None, detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, scan: str | None,
-          device: str | None, force: bool, as_json: bool, quiet: bool) -> None:
+          device: str | None, start_time: str | None, time_from_name: str | None, force: bool, as_json: bool,
+          quiet: bool) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
@@ -124,16 +128,20 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     from csip_reid.core.video import iter_video_files
     from csip_reid.pipeline.indexer import Indexer
 
-    if not iter_video_files(paths):
+    files = iter_video_files(paths)
+    if not files:
         raise VideoError(f"no video files found in: {', '.join(paths)}")
+    from csip_reid.core.walltime import check_times
     from csip_reid.pipeline.camera_map import load_camera_map
 
+    check_times(len(files), start_time, time_from_name)  # bad times fail before any work
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, scan=scan, device=device,
                          camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
-    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
+    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from, start_time=start_time,
+                            time_from_name=time_from_name)
     d = summary.to_dict()
     if as_json:
         click.echo(json.dumps(d, indent=2))
@@ -165,7 +173,7 @@ def _seconds(text: str) -> float:
 
 
 @main.command()
-@click.argument("clip", type=click.Path())
+@click.argument("clip", metavar="SOURCE", type=click.Path())
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--top-k", "top_k", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
@@ -177,20 +185,31 @@ def _seconds(text: str) -> float:
               help="Weight of the skeleton similarity in --mode fused.")
 @click.option("--start", "start_s", type=_seconds, help="Only this part of CLIP: start time (seconds or [h:]mm:ss).")
 @click.option("--end", "end_s", type=_seconds, help="End time (seconds or [h:]mm:ss).")
+@click.option("--box", help="Photo queries: the person's box x1,y1,x2,y2 (default: the largest person detected).")
+@click.option("--group", type=click.Choice(["tracklet", "person"]), default="tracklet", show_default=True,
+              help="person: one row per identity (run `reid identities build` first).")
+@click.option("--since", help="Only hits seen from this wall-clock time on (ISO 8601).")
+@click.option("--until", help="Only hits seen up to this wall-clock time (ISO 8601).")
+@click.option("--expand", is_flag=True, help="Search again with the members of the best hit's identity.")
+@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top 100 hits; off by default: it did not help on mini-MARS "
+              "(bench/README.md, Identities).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
 @click.option("--camera", help="Camera name of CLIP, looked up in the gallery's camera map (default: its file stem).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | None, track_id: int | None,
           all_tracks: bool, mode: str, fuse_weight: float, start_s: float | None, end_s: float | None,
+          box: str | None, group: str, since: str | None, until: str | None, expand: bool, rerank: bool,
           detector: str | None, camera: str | None, device: str | None, quiet: bool) -> None:
-    """Search the gallery for the person in CLIP (the longest track unless told otherwise)."""
+    """Search the gallery for the person in SOURCE: a clip (the longest track unless told otherwise),
+    a photo (the largest person, or --box) or a folder of crops of one person."""
     from csip_reid.pipeline.query import format_table, run_query
 
     if track_id is not None and all_tracks:
         raise click.UsageError("use either --track-id or --all-tracks")
     results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
                         fuse_weight=fuse_weight, progress=not quiet and not as_json, start_s=start_s, end_s=end_s,
+                        box=box, group=group, since=since, until=until, expand=expand, rerank=rerank,
                         detector=detector, device=device, camera=camera)
     reports = []
     if report:
@@ -280,6 +299,9 @@ _register_train(main)
 from csip_reid.cli_export import register as _register_export  # noqa: E402
 
 _register_export(main)
+from csip_reid.cli_identity import register as _register_identity  # noqa: E402
+
+_register_identity(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

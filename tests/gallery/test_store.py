@@ -57,8 +57,14 @@ def test_hit_fields_and_dict(gallery: Gallery) -> None:
     assert Path(hit.thumbnail).is_absolute() and Path(hit.thumbnail).is_file()
     d = hit.to_dict()
     assert set(d) == {"rank", "score", "video", "camera", "track_id", "start_frame", "end_frame",
-                      "start_s", "end_s", "thumbnail", "tracklet_id"}
+                      "start_s", "end_s", "start_time", "end_time", "thumbnail", "tracklet_id"}
+    assert (d["start_time"], d["end_time"]) == (None, None)  # start of the video unknown
     json.dumps(d)
+    gallery.set_video_time("cam_a.mp4", "2024-05-01T10:00:00+02:00")
+    hit = gallery.search(vecs[2], k=1)[0][0]
+    assert hit.start_time == "2024-05-01T08:00:00.800+00:00"
+    assert gallery.get_tracklet(hit.tracklet_id).end_time == hit.end_time > hit.start_time
+    assert [v["start_time"] for v in gallery.videos()] == ["2024-05-01T08:00:00+00:00"]
 
 
 def test_record_round_trip(gallery: Gallery) -> None:
@@ -298,3 +304,14 @@ def test_failure_of_an_indexed_path_keeps_its_tracklets(gallery: Gallery) -> Non
     info = gallery.info()
     assert (info["num_videos"], info["num_tracklets"], info["num_failed"]) == (1, 4, 0)
     assert gallery.index.ntotal == 4
+
+
+def test_report_shows_wall_clock_times(gallery: Gallery, tmp_path: Path) -> None:
+    from csip_reid.gallery import write_report
+
+    vecs = unit_vectors(2)
+    add_video(gallery, "cam_w.mp4", vecs)
+    gallery.set_video_time("cam_w.mp4", "2024-05-01T08:00:00")
+    hits = gallery.search(vecs[0], k=2)[0]
+    html = write_report(tmp_path / "r.html", {"video": "q.mp4"}, hits).read_text()
+    assert f"({hits[0].start_time} – {hits[0].end_time})" in html and "2024-05-01T08:00:0" in html

@@ -1,0 +1,221 @@
+"""Constraint-aware agglomerative clustering on a sparse similarity graph.
+
+Average linkage over the graph's edges: the similarity of two clusters is the mean of the edge
+similarities between their members (only edges of the k-NN graph count, so the cost follows the
+edges, not ``N^2``). Clusters are merged best pair first while that mean is at least the threshold,
+and a merge is refused when it would put together two tracklets that cannot be one person:
+
+* same video, overlapping in time;
+* wall-clock times known, closer in time than their cameras allow (``CameraRules``);
+* a ``not`` label between them; two clusters that a person confirmed separately.
+
+``same`` labels and confirmed identities are merged before anything else and are never split;
+clusters kept from an earlier build are seeds that new tracklets attach to.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from csip_reid.identity.data import TrackletTable
+from csip_reid.identity.graph import Edges
+
+
+@dataclass
+class _Cluster:
+    members: list[int]
+    video: np.ndarray
+    s0: np.ndarray
+    s1: np.ndarray
+    cam: np.ndarray
+    w0: np.ndarray
+    w1: np.ndarray
+    confirmed: bool = False
+    forbidden: set[int] = field(default_factory=set)  # rows a `not` label keeps out
+
+
+@dataclass
+class ClusterStats:
+    merges: int = 0
+    refused: int = 0
+
+
+class Clusterer:
+    """Clusters the rows of a :class:`TrackletTable`.
+
+    Args:
+        table: The tracklets.
+        gap: (C, C) least gap in seconds between cameras (``CameraRules.gap_matrix``).
+        cannot: Row pairs with a ``not`` label.
+    """
+
+    def __init__(self, table: TrackletTable, gap: np.ndarray, cannot: list[tuple[int, int]] = ()) -> None:
+        self.t = table
+        self.gap = gap
+        self.parent = np.arange(len(table))
+        self.clusters: dict[int, _Cluster] = {}
+        for i in range(len(table)):
+            self.clusters[i] = self._single(i)
+        for a, b in cannot:
+            self.clusters[a].forbidden.add(b)
+            self.clusters[b].forbidden.add(a)
+        self.stats = ClusterStats()
+
+    def _single(self, i: int) -> _Cluster:
+        t = self.t
+        sl = slice(i, i + 1)
+        return _Cluster([i], t.video[sl], t.start_s[sl], t.end_s[sl], t.camera[sl], t.wall_start[sl],
+                        t.wall_end[sl])
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return int(i)
+
+    # -- constraints -------------------------------------------------------------------------
+    def conflict(self, x: _Cluster, y: _Cluster) -> bool:
+        """Whether the two clusters hold two tracklets that cannot be one person."""
+        if x.confirmed and y.confirmed:
+            return True
+        if len(x.members) > len(y.members):
+            x, y = y, x
+        if x.forbidden and x.forbidden.intersection(y.members):
+            return True
+        if y.forbidden and y.forbidden.intersection(x.members):
+            return True
+        same = x.video[:, None] == y.video[None, :]
+        if same.any():
+            overlap = (x.s0[:, None] <= y.s1[None, :]) & (y.s0[None, :] <= x.s1[:, None])
+            if (same & overlap).any():
+                return True
+        kx, ky = np.isfinite(x.w0), np.isfinite(y.w0)
+        if kx.any() and ky.any():
+            sep = np.maximum(y.w0[None, ky] - x.w1[kx, None], x.w0[kx, None] - y.w1[None, ky])
+            need = self.gap[x.cam[kx][:, None], y.cam[ky][None, :]]
+            if ((sep < need) & ~same[np.ix_(kx, ky)]).any():
+                return True
+        return False
+
+    # -- merging -----------------------------------------------------------------------------
+    def union(self, a: int, b: int, force: bool = False) -> int | None:
+        """Merge the clusters of rows ``a`` and ``b``; returns the new root, or None if refused."""
+        ra, rb = self.root(a), self.root(b)
+        if ra == rb:
+            return ra
+        x, y = self.clusters[ra], self.clusters[rb]
+        if not force and self.conflict(x, y):
+            self.stats.refused += 1
+            return None
+        if len(x.members) < len(y.members):
+            ra, rb, x, y = rb, ra, y, x
+        x.members += y.members
+        for name in ("video", "s0", "s1", "cam", "w0", "w1"):
+            setattr(x, name, np.concatenate([getattr(x, name), getattr(y, name)]))
+        x.confirmed = x.confirmed or y.confirmed
+        x.forbidden |= y.forbidden
+        self.parent[rb] = ra
+        del self.clusters[rb]
+        self.stats.merges += 1
+        return ra
+
+    def seed(self, groups: list[list[int]], confirmed: bool, force: bool = False) -> None:
+        """Pre-merge groups of rows (labels, confirmed or earlier identities); a member that
+        conflicts with its group stays out (unless ``force``)."""
+        for g in groups:
+            if not g:
+                continue
+            for r in g[1:]:
+                self.union(g[0], r, force=force)
+            if confirmed:
+                self.clusters[self.root(g[0])].confirmed = True
+
+    def agglomerate(self, edges: Edges, threshold: float, app: np.ndarray, skel: np.ndarray | None = None,
+                    weight: float = 0.5) -> None:
+        """Average-linkage merges between graph neighbours while the best linkage is ``>= threshold``.
+
+        The linkage of two clusters is the mean similarity over *all* their member pairs, exact:
+        for unit vectors it is ``sum_A . sum_B / (|A| |B|)``, so only one sum vector per cluster is
+        kept; the graph only says which clusters are candidates (those joined by an edge).
+        """
+        n = len(self.t)
+        sums = np.array(app, np.float32, copy=True)
+        count = np.ones(n, np.float64)
+        ksum = kcount = None
+        if skel is not None and weight > 0:
+            ksum = np.array(skel, np.float32, copy=True)
+            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
+        for root, c in self.clusters.items():  # seeded clusters: their members' sums
+            if len(c.members) > 1:
+                sums[root] = app[c.members].sum(0)
+                count[root] = len(c.members)
+                if ksum is not None:
+                    ksum[root] = skel[c.members].sum(0)
+                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+
+        def links(r: int, others: np.ndarray) -> np.ndarray:
+            out = (sums[others] @ sums[r]) / (count[others] * count[r])
+            if ksum is not None and kcount[r] > 0:
+                both = kcount[others] > 0
+                ks = (ksum[others] @ ksum[r]) / np.maximum(kcount[others] * kcount[r], 1.0)
+                out = np.where(both, (1 - weight) * out + weight * ks, out)
+            return out
+
+        nb: dict[int, set[int]] = {}
+        roots = np.array([self.root(i) for i in range(n)], np.int64)
+        ra, rb = roots[edges.a], roots[edges.b]
+        keep = ra != rb
+        for a, b in zip(ra[keep].tolist(), rb[keep].tolist(), strict=True):
+            nb.setdefault(a, set()).add(b)
+            nb.setdefault(b, set()).add(a)
+        version = dict.fromkeys(self.clusters, 0)
+        heap: list[tuple[float, int, int, int, int]] = []
+        for a, others in nb.items():
+            o = np.array(sorted(x for x in others if x > a), np.int64)
+            if len(o):
+                for x, link in zip(o.tolist(), links(a, o).tolist(), strict=True):
+                    if link >= threshold:
+                        heap.append((-link, a, x, 0, 0))
+        heapq.heapify(heap)
+        blocked: set[tuple[int, int]] = set()
+        while heap:
+            _, a, b, va, vb = heapq.heappop(heap)
+            if a not in self.clusters or b not in self.clusters or version[a] != va or version[b] != vb:
+                continue
+            if (a, b) in blocked:
+                continue
+            r = self.union(a, b)
+            if r is None:
+                blocked.add((a, b))  # clusters only grow, so a conflict stays a conflict
+                continue
+            gone = b if r == a else a
+            sums[r] += sums[gone]
+            count[r] += count[gone]
+            if ksum is not None:
+                ksum[r] += ksum[gone]
+                kcount[r] += kcount[gone]
+            mine = nb.setdefault(r, set()) | nb.pop(gone, set())
+            mine -= {r, gone}
+            for x in mine:
+                nb[x].discard(gone)
+                nb[x].add(r)
+            nb[r] = mine
+            version[r] += 1
+            if not mine:
+                continue
+            o = np.array(sorted(mine), np.int64)
+            for x, link in zip(o.tolist(), links(r, o).tolist(), strict=True):
+                lo, hi = (r, x) if r < x else (x, r)
+                if link >= threshold and (lo, hi) not in blocked:
+                    heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
+
+    def groups(self) -> list[list[int]]:
+        """The clusters as sorted row lists, biggest first."""
+        out = [sorted(c.members) for c in self.clusters.values()]
+        return sorted(out, key=lambda m: (-len(m), m[0]))
+
+    def is_confirmed(self, rows: list[int]) -> bool:
+        return self.clusters[self.root(rows[0])].confirmed
