@@ -108,10 +108,19 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: Ray actors, one video each at a time (docs/scale.md).")
+@click.option("--ray-address", help="Ray cluster to join: auto or ray://HOST:PORT (default: start a local Ray).")
+@click.option("--workers", type=click.IntRange(1), help="Ray actors (default: as many as the cluster fits).")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="GPUs per Ray actor (fractions share a GPU).")
+@click.option("--cpus-per-worker", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="CPUs per Ray actor.")
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, config: str | None,
           detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
-          force: bool, as_json: bool, quiet: bool) -> None:
+          force: bool, as_json: bool, quiet: bool, executor: str, ray_address: str | None, workers: int | None,
+          gpus_per_worker: float, cpus_per_worker: float) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
@@ -125,7 +134,14 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
-    indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
+    if executor == "ray":
+        from csip_reid.distributed import RayIndexer, RayOptions
+
+        indexer: Any = RayIndexer(gallery_dir, settings, RayOptions(
+            address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker), progress=not quiet, log=log)
+    else:
+        indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
     summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
     d = summary.to_dict()
     if as_json:
