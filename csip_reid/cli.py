@@ -134,6 +134,8 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    if executor == "local" and (ray_address or workers or gpus_per_worker):
+        raise click.UsageError("--ray-address, --workers and --gpus-per-worker need --executor ray")
     if executor == "ray":
         from csip_reid.distributed import RayIndexer, RayOptions
 
