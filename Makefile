@@ -24,7 +24,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q $(TORCH_PKGS)
-	$(PIP) install -q -e '.[dev,export]'
+	$(PIP) install -q -e '.[dev,export,ray]'
 	@touch $@
 
 install: $(STAMP)

@@ -24,6 +24,8 @@ Usage::
     python bench/gallery_search.py --dim 2048 --sizes 10k,100k
     python bench/gallery_search.py --threads 1         # FAISS on one core
     python bench/gallery_search.py --mode-spread 3     # less clustered data (harder for IVF)
+    python bench/gallery_search.py --large 10M --dim 64 --kinds ivfsq8,ivfpq --on-disk
+                                                        # chunked, compressed (bench/gallery_large.py)
 
 Peak memory is about twice the data (``N x dim x 4`` bytes): 4 GB at 1M x 512, 16 GB at 1M x 2048.
 """
@@ -135,9 +137,28 @@ def main() -> None:
     ap.add_argument("--mode-spread", type=float, default=1.5,
                     help="spread of identities in a mode; larger = less clustered, harder for IVF")
     ap.add_argument("--threads", type=int, default=None, help="FAISS OpenMP threads (default: all cores)")
+    ap.add_argument("--large", help="comma-separated sizes built in chunks with a compressed index "
+                    "(never materialised; see bench/gallery_large.py)")
+    ap.add_argument("--kinds", default="ivfsq8", help="with --large: compressed kinds (ivfsq8, ivfpq)")
+    ap.add_argument("--on-disk", action="store_true", help="with --large: inverted lists in a file")
     args = ap.parse_args()
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
+    if args.large:
+        from gallery_large import HEADER as LHEADER
+        from gallery_large import format_row as lformat
+        from gallery_large import run_large
+
+        print(f"# large gallery, {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, faiss "
+              f"{faiss.__version__}, {faiss.omp_get_max_threads()} threads, {date.today()}")
+        print(LHEADER)
+        print("|" + "---|" * (LHEADER.count("|") - 1))
+        for size in args.large.split(","):
+            for kind in args.kinds.split(","):
+                row = run_large(parse_size(size), args.dim, kind, args.on_disk, args.queries, args.k,
+                                args.seed, (args.id_spread, args.mode_spread))
+                print(lformat(row), flush=True)
+        return
 
     print(f"# gallery search, dim {args.dim}, k={args.k}, {args.queries}-query batches, "
           f"median of {args.single} single queries, id/mode spread {args.id_spread}/{args.mode_spread}")

@@ -115,11 +115,20 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: Ray actors, one video each at a time (docs/scale.md).")
+@click.option("--ray-address", help="Ray cluster to join: auto or ray://HOST:PORT (default: start a local Ray).")
+@click.option("--workers", type=click.IntRange(1), help="Ray actors (default: as many as the cluster fits).")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="GPUs per Ray actor (fractions share a GPU).")
+@click.option("--cpus-per-worker", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="CPUs per Ray actor.")
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, camera_map: str | None,
           config: str | None, detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, scan: str | None,
           device: str | None, start_time: str | None, time_from_name: str | None, force: bool, as_json: bool,
-          quiet: bool) -> None:
+          quiet: bool, executor: str, ray_address: str | None, workers: int | None,
+          gpus_per_worker: float, cpus_per_worker: float) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
@@ -139,9 +148,22 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
                          stride=stride, scan=scan, device=device,
                          camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
-    indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
-    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from, start_time=start_time,
-                            time_from_name=time_from_name)
+    if executor == "local" and (ray_address or workers or gpus_per_worker):
+        raise click.UsageError("--ray-address, --workers and --gpus-per-worker need --executor ray")
+    if executor == "ray":
+        if start_time or time_from_name:
+            raise click.UsageError("--start-time/--time-from-name are not supported with --executor ray yet "
+                                   "(start times come from the containers); set them with `reid gallery set-time`")
+        from csip_reid.distributed import RayIndexer, RayOptions
+
+        indexer: Any = RayIndexer(gallery_dir, settings, RayOptions(
+            address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker), progress=not quiet, log=log)
+        summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
+    else:
+        indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
+        summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from,
+                                start_time=start_time, time_from_name=time_from_name)
     d = summary.to_dict()
     if as_json:
         click.echo(json.dumps(d, indent=2))

@@ -20,6 +20,8 @@ and method in ``bench/README.md``):
   would be slower than exact search: the gallery stays exact and tries again after the next
   growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
+Above ``IndexPolicy.compressed_limit`` the lists hold codes (:mod:`csip_reid.gallery.compressed`).
+
 The index is re-trained when the gallery grows by :attr:`IndexPolicy.retrain_growth` since the last
 training, and falls back to exact search when it shrinks below half the exact limit.
 
@@ -42,6 +44,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from csip_reid.gallery import compressed as cz
+
 SIDECAR = "index.json"
 _NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512)
 #: Below this many vectors an IVF index is pointless (and k-means has too little data).
@@ -61,6 +65,9 @@ class IndexPolicy:
         retrain_growth: Re-train the IVF index when the gallery has grown by this factor.
         use_gpu: Search on GPU when FAISS sees one (faiss-gpu build).
         seed: Seed of the training sample and tuning queries.
+        compressed_max: Above this many vectors the index is compressed; None = ``2_000_000 * 512 // dim``.
+        compressed: The compressed kind, ``ivfsq8`` or ``ivfpq`` (see :mod:`csip_reid.gallery.compressed`).
+        on_disk: Keep a compressed index's inverted lists in a memory-mapped file.
     """
 
     exact_max: int | None = None
@@ -71,9 +78,17 @@ class IndexPolicy:
     retrain_growth: float = 4.0
     use_gpu: bool = True
     seed: int = 0
+    compressed_max: int | None = None
+    compressed: str = "ivfsq8"
+    on_disk: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The policy's fields; the compressed-index ones only when set (manifests keep the 0.1 keys)."""
+        d = asdict(self)
+        for k, default in (("compressed_max", None), ("compressed", "ivfsq8"), ("on_disk", False)):
+            if d[k] == default:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IndexPolicy:
@@ -90,6 +105,16 @@ class IndexPolicy:
     def use_ivf(self, n: int, dim: int) -> bool:
         """Whether ``n`` vectors get the approximate index (never below :data:`MIN_IVF_VECTORS`)."""
         return n >= max(self.exact_limit(dim), MIN_IVF_VECTORS)
+
+    def compressed_limit(self, dim: int) -> int:
+        """Number of vectors above which the IVF lists hold compressed codes."""
+        if self.compressed_max is not None:
+            return self.compressed_max
+        return 2_000_000 * 512 // max(dim, 1)
+
+    def ivf_kind(self, n: int, dim: int) -> str:
+        """The IVF kind for ``n`` vectors: ``ivf`` or the compressed kind."""
+        return self.compressed if n > self.compressed_limit(dim) else "ivf"
 
     def nlist_for(self, n: int) -> int:
         """IVF list count for ``n`` vectors (enough training points per list guaranteed)."""
@@ -136,8 +161,10 @@ class VectorIndex:
         self.tuned_recall = tuned_recall
         self.use_gpu = use_gpu and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0
         self._gpu_index: faiss.Index | None = None
-        if kind == "ivf":
+        if kind in cz.IVF_KINDS:
             faiss.extract_index_ivf(index).nprobe = nprobe
+        self.directory: Path | None = None  # set for on-disk lists: where the sidecar lives
+        self._dirty = False
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -146,8 +173,12 @@ class VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, use_gpu=policy.use_gpu)
 
     @classmethod
-    def build(cls, ids: np.ndarray, vecs: np.ndarray, dim: int, policy: IndexPolicy) -> VectorIndex:
-        """Build the index the policy asks for at this size (exact, or trained + tuned IVF)."""
+    def build(cls, ids: np.ndarray, vecs: np.ndarray, dim: int, policy: IndexPolicy,
+              directory: Path | None = None) -> VectorIndex:
+        """Build the index the policy asks for at this size (exact, or trained + tuned IVF).
+
+        ``directory`` (the gallery root) is where on-disk lists go when the policy asks for them.
+        """
         ids, vecs = _as_ids(ids), _as_vecs(vecs, dim)
         n = len(ids)
         if not policy.use_ivf(n, dim):
@@ -156,15 +187,18 @@ class VectorIndex:
             return out
         nlist = policy.nlist_for(n)
         rng = np.random.default_rng(policy.seed)
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.cp.spherical = True
-        sample = min(n, nlist * policy.train_per_list)
+        kind = policy.ivf_kind(n, dim)
+        ivf = cz.new_ivf(kind, dim, nlist)
+        sample = min(n, max(nlist * policy.train_per_list, 10_000 if kind == "ivfpq" else 0))
         train = vecs if sample == n else vecs[np.sort(rng.choice(n, sample, replace=False))]
         ivf.train(train)
-        ivf.add_with_ids(vecs, ids)
-        out = cls(ivf, "ivf", dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
-        if out.tune(vecs, ids, policy, rng):
-            return out
+        if kind != "ivf" and policy.on_disk and directory is not None:
+            cz.move_lists_to_disk(ivf, directory)
+        cz.add_in_chunks(ivf, ids, vecs)
+        out = cls(ivf, kind, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
+        out.directory = directory if cz.lists_file(ivf) else None
+        if out.tune(vecs, ids, policy, rng) or kind != "ivf":
+            return out  # a compressed index is kept at its best nprobe: exact search would not fit
         # The data is too weakly clustered: reaching the recall target would scan over half the
         # lists, slower than exact search. Stay exact; try again after the next growth step.
         exact = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, nlist=out.nlist, nprobe=out.nprobe,
@@ -209,6 +243,7 @@ class VectorIndex:
         """Add vectors under the given tracklet ids."""
         ids = _as_ids(ids)
         if len(ids):
+            self._mark_dirty()
             self.index.add_with_ids(_as_vecs(vecs, self.dim), ids)
             self._gpu_index = None
 
@@ -217,13 +252,24 @@ class VectorIndex:
         ids = _as_ids(ids)
         if not len(ids):
             return 0
+        self._mark_dirty()
         self._gpu_index = None
         return int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def keep_only(self, ids: np.ndarray) -> int:
         """Remove every id not in ``ids``; returns how many were removed."""
+        self._mark_dirty()
         self._gpu_index = None
         return int(self.index.remove_ids(faiss.IDSelectorNot(faiss.IDSelectorBatch(_as_ids(ids)))))
+
+    def _mark_dirty(self) -> None:
+        """Before on-disk lists change in place: flag the committed sidecar so a crash is detected."""
+        if self.directory is None or self._dirty:
+            return
+        sidecar = read_json(self.directory / SIDECAR)
+        if sidecar and sidecar.get("lists_file") == cz.lists_file(self.index):
+            write_json_atomic(self.directory / SIDECAR, {**sidecar, "lists_dirty": True})
+        self._dirty = True
 
     def wants_rebuild(self, n: int, policy: IndexPolicy) -> bool:
         """Whether a gallery of ``n`` vectors should get a new index under ``policy``."""
@@ -255,7 +301,7 @@ class VectorIndex:
         if exclude_ids is None or not len(exclude_ids):
             return self._search_index().search(queries, k)
         sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(_as_ids(exclude_ids)))
-        if self.kind == "ivf":
+        if self.kind in cz.IVF_KINDS:
             params: faiss.SearchParameters = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
         else:
             params = faiss.SearchParameters(sel=sel)
@@ -284,11 +330,15 @@ class VectorIndex:
         faiss.write_index(self.index, str(tmp))
         _fsync(tmp)
         os.replace(tmp, directory / name)
+        lists = cz.lists_file(self.index)
         sidecar = {**self.describe(), **state, "file": name,
                    "saved_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        if lists:  # only on-disk lists add keys: the sidecar of other indexes keeps its 0.1 format
+            sidecar.update(lists_file=lists, lists_dirty=False)
         write_json_atomic(directory / SIDECAR, sidecar)
-        for old in directory.glob("index-*.faiss*"):
-            if old.name != name:
+        self._dirty = False
+        for old in [*directory.glob("index-*.faiss*"), *directory.glob(cz.LISTS_GLOB)]:
+            if old.name not in (name, lists):
                 old.unlink(missing_ok=True)
         return sidecar
 
@@ -302,19 +352,22 @@ class VectorIndex:
             path = directory / Path(sidecar["file"]).name
             if not path.is_file():
                 continue
+            if sidecar.get("lists_dirty"):
+                return None  # a writer changed the on-disk lists and did not save: rebuild
             try:
-                index = faiss.read_index(str(path))
+                index = cz.read_index(path)
             except RuntimeError:
                 return None
             kind = sidecar.get("kind")
             is_ivf = isinstance(index, faiss.IndexIVF)
             if (index.d != dim or index.ntotal != sidecar.get("count")
-                    or kind not in ("flat", "ivf") or is_ivf != (kind == "ivf")):
+                    or kind not in ("flat", *cz.IVF_KINDS) or is_ivf != (kind in cz.IVF_KINDS)):
                 return None
             out = cls(index, kind, dim, nlist=int(sidecar.get("nlist") or 0),
                       nprobe=int(sidecar.get("nprobe") or 0),
                       trained_size=int(sidecar.get("trained_size") or 0),
                       tuned_recall=sidecar.get("tuned_recall"), use_gpu=policy.use_gpu)
+            out.directory = directory if cz.lists_file(index) else None
             return out, sidecar
         return None
 

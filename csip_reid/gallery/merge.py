@@ -55,30 +55,52 @@ def merge_galleries(dest: str | Path, sources: list[str | Path], progress: bool 
             s.close()
 
 
+def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool = False) -> tuple[str, int]:
+    """Copy one indexed video of ``src`` (a row of ``src.indexed_videos()``) into ``dst`` atomically.
+
+    Args:
+        dst: Destination gallery (written).
+        src: Source gallery (read only).
+        video: The video's stored facts, as :meth:`Gallery.indexed_videos` lists them.
+        replace: Copy even if ``dst`` holds this content or other content at this path (the copy
+            replaces it in the same transaction), as ``reid index --force`` does.
+
+    Returns:
+        ``(outcome, tracklets copied)``; outcome is ``"added"``, ``"skipped"`` (the destination
+        already holds this content) or ``"conflict"`` (it holds other content at this path).
+    """
+    path = video["path"]
+    if not replace:
+        if dst.is_indexed(video["content_hash"]):
+            return "skipped", 0
+        if dst.indexed_hash_at(path) is not None:
+            return "conflict", 0
+    items = []
+    for rec in src.iter_tracklets(video=path):
+        t = rec.to_tracklet()
+        t.gallery_id = None  # the destination gives it its own id
+        if rec.thumbnail and Path(rec.thumbnail).is_file():
+            t.thumbnail = cv2.imread(rec.thumbnail)
+        items.append(t)
+    dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
+                  num_frames=video["num_frames"], width=video["width"], height=video["height"],
+                  stats=video["stats"], start_time=video.get("start_time"))
+    return "added", len(items)
+
+
 def _copy_all(dst: Gallery, srcs: list[Gallery], progress: bool) -> dict[str, Any]:
     added = tracklets = skipped = 0
     conflicts: list[str] = []
     for src in srcs:
         for video in tqdm(src.indexed_videos(), desc=f"merge {src.root.name}", unit="video",
                           disable=not progress):
-            path = video["path"]
-            if dst.is_indexed(video["content_hash"]):
+            outcome, n = merge_video(dst, src, video)
+            if outcome == "skipped":
                 skipped += 1
-                continue
-            if dst.indexed_hash_at(path) is not None:
-                conflicts.append(path)
-                continue
-            items = []
-            for rec in src.iter_tracklets(video=path):
-                t = rec.to_tracklet()
-                t.gallery_id = None  # the destination gives it its own id
-                if rec.thumbnail and Path(rec.thumbnail).is_file():
-                    t.thumbnail = cv2.imread(rec.thumbnail)
-                items.append(t)
-            dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
-                          num_frames=video["num_frames"], width=video["width"], height=video["height"],
-                          stats=video["stats"], start_time=video.get("start_time"))
-            added += 1
-            tracklets += len(items)
+            elif outcome == "conflict":
+                conflicts.append(video["path"])
+            else:
+                added += 1
+                tracklets += n
     return {"videos_added": added, "tracklets_added": tracklets, "videos_skipped": skipped,
             "conflicts": conflicts}

@@ -75,7 +75,7 @@ class IndexSync:
     def rebuild(self) -> None:
         """Build the index from scratch from SQLite (the kind the policy asks for at this size)."""
         ids, vecs = self.db.read_embeddings()
-        self._index = VectorIndex.build(ids, vecs, self.dim, self.policy)
+        self._index = VectorIndex.build(ids, vecs, self.dim, self.policy, directory=self.root)
         self.unsaved = max(1, len(ids))
 
     def rebuild_if_due(self) -> None:

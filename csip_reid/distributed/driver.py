@@ -1,0 +1,188 @@
+"""The driver loop of ``reid index --executor ray``: schedule videos, merge results, show progress."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from csip_reid.gallery.merge import merge_video
+from csip_reid.pipeline.indexer import IndexSummary, VideoResult
+
+_POLL_S = 0.5
+
+
+def _frame_count(path: str) -> int:
+    from csip_reid.core.video import VideoReader
+
+    try:
+        return max(0, int(VideoReader(path).frame_count))
+    except Exception:  # unreadable: the worker will record why
+        return 0
+
+
+class Driver:
+    """Hands videos to idle actors, merges each finished one into the gallery, updates one bar.
+
+    Args:
+        ray: The ``ray`` module (initialised).
+        gallery: The destination gallery (open; this process is its writer).
+        actors: The :class:`~csip_reid.distributed.worker.ShardWorker` actors.
+        fingerprint: The embedder fingerprint (skip test).
+        progress: Show the bar.
+        log: One line of text per event.
+    """
+
+    def __init__(self, ray: Any, gallery: Any, actors: list[Any], fingerprint: str, progress: bool,
+                 log: Callable[[str], None]) -> None:
+        self.ray = ray
+        self.gallery = gallery
+        self.actors = actors
+        self.fingerprint = fingerprint
+        self.progress = progress
+        self.log = log
+        self._shards: dict[str, Any] = {}
+
+    # -- before the run ----------------------------------------------------------------------
+    def resume(self, files: list[str], force: bool, summary: IndexSummary) -> list[str]:
+        """Skip what the gallery holds and merge what a killed run left in the shards; the rest is to do."""
+        from csip_reid.core.video import video_content_hash
+        from csip_reid.distributed.executor import SHARDS
+        from csip_reid.gallery.store import Gallery
+
+        wanted = set(files)
+        done: set[str] = set()
+        if not force:
+            base = self.gallery.root / SHARDS
+            for shard in sorted(base.iterdir()) if base.is_dir() else []:
+                if not Gallery.is_gallery(shard):
+                    continue
+                src = self._shard(str(shard))
+                for video in src.indexed_videos():
+                    if video["path"] in wanted and not self.gallery.is_indexed(video["content_hash"]):
+                        outcome, n = merge_video(self.gallery, src, video)
+                        if outcome == "added":
+                            stats = video.get("stats") or {}
+                            summary.results.append(VideoResult(
+                                video["path"], "indexed" if n else "empty", tracklets=n,
+                                frames=int(stats.get("frames_read", 0))))
+                            done.add(video["path"])
+                            self.log(f"merged {video['path']} from a previous run's {shard.name}")
+        todo = []
+        for f in files:
+            if f in done:
+                continue
+            try:
+                h = video_content_hash(f)
+            except OSError:
+                h = None
+            if h is not None and not force and self.gallery.is_indexed(h, self.fingerprint):
+                self.log(f"skip {f}: already indexed with this embedder")
+                summary.results.append(VideoResult(f, "skipped"))
+                continue
+            todo.append(f)
+        return todo
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, jobs: list[tuple[str, str]], force: bool, summary: IndexSummary, total_videos: int) -> None:
+        """Index ``(path, camera)`` jobs on the actors until all are merged or recorded as failed."""
+        from tqdm import tqdm
+
+        ray = self.ray
+        frames = {p: _frame_count(p) for p, _ in jobs}
+        bar = tqdm(total=sum(frames.values()), unit="frame", disable=not self.progress, dynamic_ncols=True)
+        pending = deque(jobs)
+        idle = list(range(len(self.actors)))
+        running: dict[Any, tuple[int, str]] = {}
+        finished_frames = 0
+        done = len(summary.results)
+        try:
+            while pending or running:
+                while idle and pending:
+                    k = idle.pop(0)
+                    path, cam = pending.popleft()
+                    running[self.actors[k].index_video.remote(path, cam, force)] = (k, path)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+                for ref in ready:
+                    k, path = running.pop(ref)
+                    idle.append(k)
+                    res = self._finish(ref, path, force)
+                    summary.results.append(res)
+                    finished_frames += frames.get(path, 0)
+                    done += 1
+                live = self._live_frames([k for k, _ in running.values()])
+                bar.set_description(f"videos {done}/{total_videos}", refresh=False)
+                bar.n = min(bar.total or 0, finished_frames + live) if bar.total else 0
+                bar.refresh()
+        finally:
+            bar.close()
+
+    def _finish(self, ref: Any, path: str, force: bool) -> VideoResult:
+        """Collect one video's outcome: merge it into the gallery, or record the failure."""
+        ray = self.ray
+        t0 = time.perf_counter()
+        try:
+            out = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            return self._failed(path, f"worker process died on this video (after retries): {_short(e)}")
+        except ray.exceptions.RayTaskError as e:
+            cause = getattr(e, "cause", None) or e
+            return self._failed(path, f"worker error: {type(cause).__name__}: {_short(cause)}")
+        content_hash, shard = out.pop("content_hash"), out.pop("shard")
+        out.pop("worker_pid", None)
+        res = VideoResult(**out)
+        if res.status == "failed":
+            self.gallery.mark_failed(path, res.error)
+            self.log(f"failed {path}: {res.error}")
+            return res
+        src = self._shard(shard)
+        video = next((v for v in src.indexed_videos() if v["content_hash"] == content_hash), None)
+        if video is None:
+            return self._failed(path, f"the worker's shard {shard} does not hold the video it reported")
+        if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
+            self.log(f"skip {path}: the same content was indexed from another path")
+            return VideoResult(path, "skipped")
+        merge_video(self.gallery, src, video, replace=True)  # one transaction; replaces the path
+        if res.status == "empty":
+            self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
+        res.seconds += time.perf_counter() - t0
+        return res
+
+    def _failed(self, path: str, error: str) -> VideoResult:
+        self.gallery.mark_failed(path, error)
+        self.log(f"failed {path}: {error}")
+        return VideoResult(path, "failed", error=error)
+
+    def _live_frames(self, busy: list[int]) -> int:
+        """Frames read so far of the videos in progress (actors that do not answer count 0)."""
+        if not busy:
+            return 0
+        refs = [self.actors[k].frames_done.remote() for k in busy]
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0.2)
+        total = 0
+        for r in ready:
+            try:
+                total += int(self.ray.get(r))
+            except Exception:  # the actor is restarting
+                pass
+        return total
+
+    def _shard(self, shard: str) -> Any:
+        from csip_reid.gallery.store import Gallery
+
+        if shard not in self._shards:
+            self._shards[shard] = Gallery.open(Path(shard))
+        return self._shards[shard]
+
+    def close_shards(self) -> None:
+        """Close the shard galleries opened for reading."""
+        for g in self._shards.values():
+            g.close()
+        self._shards.clear()
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__

@@ -1,0 +1,111 @@
+"""``reid index --executor ray`` on a local Ray cluster: same gallery as local, faults survived."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from cli_helpers import OFFLINE_ARGS, run_reid  # noqa: E402
+
+from csip_reid.distributed import RayIndexer, RayOptions  # noqa: E402
+from csip_reid.distributed.worker import CRASH_ALWAYS_ENV, CRASH_ONCE_ENV  # noqa: E402
+from csip_reid.gallery.store import Gallery  # noqa: E402
+
+
+def _content(root: Path) -> dict[tuple, np.ndarray]:
+    """Tracklets keyed by (video, track id, frames) -> embedding."""
+    with Gallery.open(root) as g:
+        return {(r.video, r.track_id, tuple(int(f) for f in r.frames)): r.embedding
+                for r in g.iter_tracklets()}
+
+
+def _answers(root: Path, queries: np.ndarray) -> list[list[tuple]]:
+    with Gallery.open(root) as g:
+        return [[(h.video, h.track_id, h.start_frame) for h in hits] for hits in g.search(queries, k=5)]
+
+
+def _video_rows(root: Path) -> list[tuple[str, str]]:
+    with Gallery.open(root) as g:
+        return sorted((p, s) for p, s in g.db.execute("SELECT path, status FROM videos"))
+
+
+def test_ray_cli_matches_local(ray_cluster, short_videos, local_gallery, tmp_path):
+    """Two workers through the real CLI (joining the test's cluster) give the local gallery."""
+    dest = tmp_path / "g"
+    p = run_reid("index", *map(str, short_videos), "--gallery", str(dest), "--executor", "ray",
+                 "--ray-address", "auto", "--workers", "2", "--json", *OFFLINE_ARGS, check=True)
+    summary = json.loads(p.stdout)
+    assert (summary["videos"], summary["indexed"], summary["failed"]) == (3, 3, 0)
+    local, dist = _content(local_gallery), _content(dest)
+    assert sorted(local) == sorted(dist) and len(local) >= 3
+    for key, emb in local.items():
+        np.testing.assert_allclose(dist[key], emb, atol=1e-5)
+    queries = np.stack(list(local.values()))
+    assert _answers(dest, queries) == _answers(local_gallery, queries)
+    assert not (dest / ".shards").exists(), "merged shards are removed"
+
+
+def test_worker_crash_is_retried_once_per_video(ray_cluster, short_videos, offline_settings, local_gallery,
+                                                tmp_path, monkeypatch):
+    """A worker process dies right after committing a video to its shard: still every video once."""
+    markers = tmp_path / "crashed"
+    markers.mkdir()
+    (markers / f"{short_videos[2].name}.crash").touch()
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(markers))
+    dest = tmp_path / "g"
+    summary = RayIndexer(dest, offline_settings, RayOptions(workers=2, retries=2), progress=False,
+                         log=lambda m: None).index(short_videos)
+    assert summary.count("indexed") == 3, summary.to_dict()
+    assert [m.name for m in markers.iterdir()] == [f"{short_videos[2].name}.crashed"]  # it did crash
+    assert _video_rows(dest) == sorted((str(v.resolve()), "indexed") for v in short_videos)
+    assert sorted(_content(dest)) == sorted(_content(local_gallery))  # no tracklet twice, none lost
+
+
+def test_always_failing_video_fails_alone(ray_cluster, short_videos, offline_settings, tmp_path, monkeypatch):
+    """A video that kills its worker on every attempt, and a corrupt file, fail; the rest is indexed."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(os.urandom(4096))
+    killer = short_videos[1]
+    monkeypatch.setenv(CRASH_ALWAYS_ENV, killer.name)
+    dest = tmp_path / "g"
+    videos = [*short_videos[:2], broken]
+    summary = RayIndexer(dest, offline_settings, RayOptions(workers=2, retries=1), progress=False,
+                         log=lambda m: None).index(videos)
+    by_path = {Path(r.path).name: r for r in summary.results}
+    assert [by_path[v.name].status for v in videos] == ["indexed", "failed", "failed"]
+    assert "worker process died" in by_path[killer.name].error
+    assert by_path["broken.mp4"].error
+    with Gallery.open(dest) as g:
+        info = g.info()
+    assert info["num_videos"] == 1
+    assert sorted(Path(f["path"]).name for f in info["failed"]) == sorted([killer.name, "broken.mp4"])
+    assert (dest / ".shards").is_dir() is False or all(
+        not Gallery.is_gallery(s) for s in (dest / ".shards").iterdir())
+
+
+def test_killed_driver_resumes_from_shards(ray_cluster, short_videos, offline_settings, tmp_path):
+    """Videos a killed run left in a shard (committed there, not yet merged) are merged by the rerun."""
+    from csip_reid.distributed.worker import ShardWorker
+
+    dest = tmp_path / "g"
+    worker = ShardWorker(offline_settings.to_dict(), str(dest / ".shards" / "worker-0"))
+    with Gallery.create(dest, worker.embedder_record()):
+        pass
+    out = worker.index_video(str(short_videos[0].resolve()), "cam")
+    worker.close()
+    assert out["status"] == "indexed"
+    summary = RayIndexer(dest, offline_settings, RayOptions(workers=1), progress=False,
+                         log=lambda m: None).index(short_videos[:1])
+    assert [r.status for r in summary.results] == ["indexed"]
+    assert summary.results[0].tracklets == out["tracklets"] > 0
+    with Gallery.open(dest) as g:
+        assert len(g) == out["tracklets"]
+    assert not (dest / ".shards").exists()
+    again = RayIndexer(dest, offline_settings, RayOptions(workers=1), progress=False,
+                       log=lambda m: None).index(short_videos[:1])
+    assert [r.status for r in again.results] == ["skipped"]
