@@ -273,5 +273,9 @@ from csip_reid.cli_train import register as _register_train  # noqa: E402
 
 _register_train(main)
 
+from csip_reid.cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
