@@ -127,7 +127,7 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         if (file is None) == (tracklet_id is None):
             raise HTTPException(422, "send either a file or a tracklet_id")
         if tracklet_id is not None:
-            return decorate(state, query_tracklet(state, tracklet_id, top_k))
+            return decorate(state, query_tracklet(state, tracklet_id, top_k, mode))
         up = media.save_upload(file.file, file.filename, max_bytes, temp)
         try:
             if up.kind != "video":

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from csip_reid.core.errors import GalleryError, ReidError
-from csip_reid.pipeline.query import MODES, QueryResult, run_query
+from csip_reid.core.errors import ReidError
+from csip_reid.pipeline.query import MODES, QueryResult, run_query, search_tracklet
 from csip_reid.serve.state import GalleryState
 
 _query_lock = threading.Lock()
@@ -44,15 +44,13 @@ def query_clip(state: GalleryState, clip: Path, top_k: int, mode: str, start_s: 
     return out
 
 
-def query_tracklet(state: GalleryState, tracklet_id: int, top_k: int) -> dict[str, Any]:
-    """"Find this person": search with a stored tracklet's vector, the tracklet itself left out."""
-    check_options(top_k, "appearance")
+def query_tracklet(state: GalleryState, tracklet_id: int, top_k: int, mode: str = "appearance") -> dict[str, Any]:
+    """"Find this person": search with a stored tracklet's vectors, the tracklet itself left out."""
+    check_options(top_k, mode)
     g = state.gallery()
-    try:
-        rec = g.get_tracklet(tracklet_id)
-    except GalleryError as e:
-        raise QueryError(str(e)) from None
-    hits = [h for h in g.search(rec.embedding[None], k=top_k + 1)[0] if h.tracklet_id != rec.id][:top_k]
+    rec = g.get_tracklet(tracklet_id)  # GalleryError "no tracklet ..." -> 404
+    found = search_tracklet(g, rec.to_tracklet(), top_k + 1, mode, 0.5)
+    hits = [h for h in found if h.tracklet_id != rec.id][:top_k]
     hits = [dataclasses.replace(h, rank=n) for n, h in enumerate(hits, 1)]
     q = rec.to_tracklet().summary()
     q.update({"video": rec.video, "tracklet_id": rec.id})

@@ -110,9 +110,11 @@ class GalleryState:
         raise GalleryError(f"no video {video_id} in gallery {self.root}")
 
     def cameras(self, videos: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """Per camera: videos, tracklets, total duration, failures."""
+        """Per camera: indexed videos, tracklets, total duration, failures (of videos with a camera)."""
         cams: dict[str, dict[str, Any]] = {}
         for v in videos if videos is not None else self.videos():
+            if v["status"] == "failed" and not v["camera"]:
+                continue  # a failed video whose camera was never read: counted in the gallery's failures
             c = cams.setdefault(v["camera"], {"camera": v["camera"], "videos": 0, "tracklets": 0,
                                               "duration_s": 0.0, "failed": 0})
             if v["status"] == "failed":
