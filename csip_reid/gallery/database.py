@@ -22,6 +22,7 @@ from csip_reid.gallery.manifest import DATABASE
 from csip_reid.gallery.schema import (
     DDL,
     HIT_COLUMNS,
+    MIGRATIONS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     GalleryRecord,
@@ -67,6 +68,40 @@ class Database:
             self.close()
             raise GalleryError(f"gallery {root} has schema version {version}; this csip-reid reads "
                                f"up to {SCHEMA_VERSION}: upgrade csip-reid")
+        self.version = max(int(version), 1)
+
+    @property
+    def has_identities(self) -> bool:
+        """Whether the database has the version-2 tables and columns (a version-1 one reads them as empty)."""
+        return self.version >= 2
+
+    def _cols(self, template: str) -> str:
+        return template.format(start_time="v.start_time" if self.has_identities else "NULL")
+
+    def migrate(self) -> bool:
+        """Bring an older schema up to :data:`SCHEMA_VERSION` in one transaction (writers only).
+
+        Returns:
+            True if the database was migrated.
+        """
+        if self.version >= SCHEMA_VERSION:
+            return False
+        assert self.conn is not None
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(cur.execute("PRAGMA user_version").fetchone()[0])
+            for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                for stmt in MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        cur.execute(stmt)
+            cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self.version = SCHEMA_VERSION
+        return True
 
     @staticmethod
     def initialise(root: Path) -> None:
@@ -179,11 +214,20 @@ class Database:
     def indexed_videos(self) -> list[dict[str, Any]]:
         """The indexed videos with what :meth:`Writer.add_video` needs to copy them, by id."""
         rows = self.execute(
-            "SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json "
-            "FROM videos WHERE status = 'indexed' ORDER BY id").fetchall()
+            self._cols("SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json, "
+                       "{start_time} FROM videos v WHERE status = 'indexed' ORDER BY id")).fetchall()
         return [{"path": p, "content_hash": h, "camera": c, "fps": fps or 0.0, "num_frames": n or 0,
-                 "width": w or 0, "height": ht or 0, "stats": json.loads(stats or "{}")}
-                for p, h, c, fps, n, w, ht, stats in rows]
+                 "width": w or 0, "height": ht or 0, "stats": json.loads(stats or "{}"), "start_time": st}
+                for p, h, c, fps, n, w, ht, stats, st in rows]
+
+    def videos(self) -> list[dict[str, Any]]:
+        """Every video (indexed and failed) with its facts, tracklet count and start time, by id."""
+        keys = ("id", "path", "name", "camera", "fps", "num_frames", "width", "height", "status", "error",
+                "tracklets", "start_time")
+        rows = self.execute(self._cols(
+            "SELECT v.id, v.path, v.name, v.camera, v.fps, v.num_frames, v.width, v.height, v.status, v.error, "
+            "(SELECT COUNT(*) FROM tracklets t WHERE t.video_id = v.id), {start_time} FROM videos v ORDER BY v.id"))
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def thumb_dirs(self) -> set[str]:
         """Thumbnail folders referenced by a stored video."""
@@ -254,7 +298,7 @@ class Database:
         rows: dict[int, tuple] = {}
         for s in range(0, len(wanted), _SQL_CHUNK):
             chunk = wanted[s : s + _SQL_CHUNK]
-            sql = (f"SELECT {HIT_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
+            sql = (f"SELECT {self._cols(HIT_COLUMNS)} FROM tracklets t JOIN videos v ON v.id = t.video_id "
                    f"WHERE t.id IN ({','.join('?' * len(chunk))})")
             rows.update({r[0]: r for r in self.execute(sql, chunk)})
         return rows
@@ -262,7 +306,7 @@ class Database:
     def record(self, tracklet_id: int) -> GalleryRecord | None:
         """One stored tracklet with its arrays and extra vectors; None if there is no such id."""
         row = self.execute(
-            f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id WHERE t.id = ?",
+            f"SELECT {self._cols(RECORD_COLUMNS)} FROM tracklets t JOIN videos v ON v.id = t.video_id WHERE t.id = ?",
             (int(tracklet_id),),
         ).fetchone()
         if row is None:
@@ -277,7 +321,7 @@ class Database:
         last = 0
         while True:
             rows = self.execute(
-                f"SELECT {RECORD_COLUMNS} FROM tracklets t JOIN videos v ON v.id = t.video_id "
+                f"SELECT {self._cols(RECORD_COLUMNS)} FROM tracklets t JOIN videos v ON v.id = t.video_id "
                 f"WHERE t.id > ?{where} ORDER BY t.id LIMIT ?", [last, *args, chunk],
             ).fetchall()
             if not rows:

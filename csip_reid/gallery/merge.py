@@ -77,7 +77,7 @@ def _copy_all(dst: Gallery, srcs: list[Gallery], progress: bool) -> dict[str, An
                 items.append(t)
             dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
                           num_frames=video["num_frames"], width=video["width"], height=video["height"],
-                          stats=video["stats"])
+                          stats=video["stats"], start_time=video.get("start_time"))
             added += 1
             tracklets += len(items)
     return {"videos_added": added, "tracklets_added": tracklets, "videos_skipped": skipped,

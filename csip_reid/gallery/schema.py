@@ -16,12 +16,21 @@ embedding           float32           (D,)    L2-normalised
 skeleton            float32           (S, 17, 3) may be NULL
 vectors.vec         float32           (D',)   one row per (tracklet, space)
 ==================  ================  ===========================================
+
+Schema versions (``PRAGMA user_version``; the full format is in ``docs/gallery-format.md``):
+
+* 1 (csip-reid 0.1): meta, videos, tracklets, vectors.
+* 2: ``videos.start_time`` (wall-clock start, ISO 8601 UTC or NULL) and the identity tables
+  ``identities``, ``identity_members`` and ``labels``. A version-1 gallery opens read-only as it is
+  (the missing column and tables read as empty); its first writer migrates it in one transaction
+  (:data:`MIGRATIONS`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -29,7 +38,7 @@ import numpy as np
 from csip_reid.core.tracklet import Tracklet
 
 FORMAT = "csip-reid/gallery"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -51,7 +60,8 @@ CREATE TABLE IF NOT EXISTS videos (
     embedder_fp TEXT,
     stats_json TEXT NOT NULL DEFAULT '{}',
     error TEXT,
-    thumb_dir TEXT
+    thumb_dir TEXT,
+    start_time TEXT
 );
 CREATE INDEX IF NOT EXISTS videos_by_hash ON videos (content_hash, embedder_fp);
 CREATE INDEX IF NOT EXISTS videos_by_name ON videos (name);
@@ -84,17 +94,59 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (tracklet_id, space)
 );
 """
+#: Tables of schema version 2: people (identities), which tracklets they hold, and user labels.
+IDENTITY_DDL = """
+CREATE TABLE IF NOT EXISTS identities (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identity_members (
+    tracklet_id INTEGER PRIMARY KEY REFERENCES tracklets (id) ON DELETE CASCADE,
+    identity_id INTEGER NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+    score REAL
+);
+CREATE INDEX IF NOT EXISTS members_by_identity ON identity_members (identity_id);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    a INTEGER NOT NULL REFERENCES tracklets (id) ON DELETE CASCADE,
+    b INTEGER REFERENCES tracklets (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('same', 'not', 'name')),
+    name TEXT,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS labels_by_a ON labels (a);
+"""
+DDL = DDL + IDENTITY_DDL
+#: Statements that bring a gallery of schema version ``v - 1`` to ``v`` (run in one transaction).
+MIGRATIONS: dict[int, str] = {2: "ALTER TABLE videos ADD COLUMN start_time TEXT;\n" + IDENTITY_DDL}
 
 #: Columns of ``tracklets`` joined with their video, in the order :func:`record_from_row` reads.
 RECORD_COLUMNS = (
     "t.id, t.video_id, v.path, v.name, t.camera, t.track_id, t.start_frame, t.end_frame, t.start_s, "
     "t.end_s, t.num_frames, t.frames, t.timestamps, t.boxes, t.scores, t.sample_frames, t.embedding, "
-    "t.skeleton, t.skeleton_format, t.thumb_path, t.extra_json"
+    "t.skeleton, t.skeleton_format, t.thumb_path, t.extra_json, {start_time}"
 )
 HIT_COLUMNS = (
     "t.id, v.path, v.name, t.camera, t.track_id, t.start_frame, t.end_frame, t.start_s, t.end_s, "
-    "t.thumb_path"
+    "t.thumb_path, {start_time}"
 )
+
+
+def wall_time(start_time: str | None, offset_s: float) -> str | None:
+    """``start_time`` (ISO 8601) plus ``offset_s`` seconds, as ISO 8601 UTC; None if unknown."""
+    if not start_time:
+        return None
+    try:
+        t0 = datetime.fromisoformat(start_time)
+    except ValueError:
+        return None
+    if t0.tzinfo is None:
+        t0 = t0.replace(tzinfo=UTC)
+    t = t0.astimezone(UTC) + timedelta(seconds=float(offset_s))
+    return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds")
 
 
 def to_blob(a: np.ndarray | None, dtype: type | np.dtype) -> bytes | None:
@@ -159,6 +211,8 @@ class Hit:
         start_s: Start time in seconds from the video start.
         end_s: End time in seconds.
         thumbnail: Absolute path of the thumbnail JPEG, or None.
+        start_time: Wall-clock start (ISO 8601 UTC) when the video's start time is known.
+        end_time: Wall-clock end, likewise.
     """
 
     rank: int
@@ -173,6 +227,8 @@ class Hit:
     start_s: float
     end_s: float
     thumbnail: str | None
+    start_time: str | None = None
+    end_time: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict with the documented result keys."""
@@ -186,6 +242,8 @@ class Hit:
             "end_frame": self.end_frame,
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
+            "start_time": self.start_time,
+            "end_time": self.end_time,
             "thumbnail": self.thumbnail,
             "tracklet_id": self.tracklet_id,
         }
@@ -219,6 +277,8 @@ class GalleryRecord:
         extra: The ``extra_json`` column (``{"sample_stride": N}``; older galleries may hold
             other keys).
         vectors: Other vector spaces by name (``"skeleton"``), from the ``vectors`` table.
+        start_time: Wall-clock start (ISO 8601 UTC) when the video's start time is known.
+        end_time: Wall-clock end, likewise.
     """
 
     id: int
@@ -243,6 +303,8 @@ class GalleryRecord:
     thumbnail: str | None
     extra: dict[str, Any] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    start_time: str | None = None
+    end_time: str | None = None
 
     def to_tracklet(self) -> Tracklet:
         """Rebuild a :class:`Tracklet` (without crops; the thumbnail stays a file path).
@@ -271,7 +333,7 @@ class GalleryRecord:
 def record_from_row(row: tuple, thumb_root: str) -> GalleryRecord:
     """Build a :class:`GalleryRecord` from a row selected with :data:`RECORD_COLUMNS`."""
     (tid, vid, path, name, camera, track_id, f0, f1, s0, s1, n, frames, ts, boxes, scores, sf, emb,
-     skel, skel_fmt, thumb, extra) = row
+     skel, skel_fmt, thumb, extra, video_start) = row
     return GalleryRecord(
         id=int(tid),
         video_id=int(vid),
@@ -294,6 +356,8 @@ def record_from_row(row: tuple, thumb_root: str) -> GalleryRecord:
         skeleton_format=skel_fmt,
         thumbnail=f"{thumb_root}/{thumb}" if thumb else None,
         extra=_json_object(extra),
+        start_time=wall_time(video_start, s0),
+        end_time=wall_time(video_start, s1),
     )
 
 
@@ -308,7 +372,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 def hit_from_row(row: tuple, rank: int, score: float, thumb_root: str) -> Hit:
     """Build a :class:`Hit` from a row selected with :data:`HIT_COLUMNS`."""
-    tid, path, name, camera, track_id, f0, f1, s0, s1, thumb = row
+    tid, path, name, camera, track_id, f0, f1, s0, s1, thumb, video_start = row
     return Hit(
         rank=rank,
         score=float(score),
@@ -322,4 +386,6 @@ def hit_from_row(row: tuple, rank: int, score: float, thumb_root: str) -> Hit:
         start_s=float(s0),
         end_s=float(s1),
         thumbnail=f"{thumb_root}/{thumb}" if thumb else None,
+        start_time=wall_time(video_start, s0),
+        end_time=wall_time(video_start, s1),
     )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from csip_reid.gallery.manifest import (
     embedder_identity,
     embedder_info,
     new_manifest,
+    now_iso,
     read_manifest,
     write_manifest,
 )
@@ -318,6 +320,7 @@ class Gallery:
         width: int,
         height: int,
         stats: dict[str, Any] | None = None,
+        start_time: str | None = None,
     ) -> int:
         """Store one indexed video and all its tracklets atomically; returns the video id.
 
@@ -326,14 +329,52 @@ class Gallery:
         a path that is already in the gallery (indexed or failed) replaces it. Each tracklet's
         ``skeleton_embedding`` (if any) is stored as its ``"skeleton"`` vector and its
         ``sample_stride`` in ``extra_json``; ``stats`` is stored as JSON (entries that do not
-        serialise are left out).
+        serialise are left out). ``start_time`` is the video's wall-clock start (ISO 8601); a
+        re-index without one keeps the stored start time.
 
         Raises:
             GalleryError: A tracklet has no embedding or one of the wrong size, or another
                 process is writing the gallery.
         """
         return self._writer.add_video(path, content_hash, camera, tracklets, fps, num_frames, width, height,
-                                      stats)
+                                      stats, start_time)
+
+    def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
+        """Set the wall-clock start (ISO 8601, normalised to UTC; None clears it) of a video; returns its id.
+
+        Raises:
+            GalleryError: No such video, an ambiguous name, or a time that is not ISO 8601.
+        """
+        from csip_reid.core.walltime import parse_time
+
+        iso = None if start_time is None else parse_time(start_time)
+        return self._writer.set_video_time(video, iso)
+
+    def videos(self) -> list[dict[str, Any]]:
+        """Every video: id, path, name, camera, fps, num_frames, width, height, status, error,
+        tracklets (count) and start_time (ISO 8601 or None)."""
+        return self._db.videos()
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction under the writer lock (the gallery is migrated first if it is old).
+
+        Used by :mod:`csip_reid.identity` for its tables; rolls back on any error.
+        """
+        self._writer.begin()
+        with self._db.transaction() as cur:
+            yield cur
+        self.manifest["updated"] = now_iso()
+        write_manifest(self.root, self.manifest)
+
+    @property
+    def has_identities(self) -> bool:
+        """Whether the database has the identity tables (a gallery of schema 1 not yet written has not)."""
+        return self._db.has_identities
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of one read-only statement (for :mod:`csip_reid.identity`)."""
+        return self._db.execute(sql, args).fetchall()
 
     def mark_failed(self, path: str | Path, error: str, content_hash: str | None = None) -> None:
         """Record that a video could not be indexed (listed by ``info()``).

@@ -22,7 +22,7 @@ from csip_reid.gallery import thumbs
 from csip_reid.gallery.database import Database, norm_path
 from csip_reid.gallery.lock import WriterLock
 from csip_reid.gallery.manifest import THUMBS, now_iso, write_manifest
-from csip_reid.gallery.schema import from_blob, jsonable, to_blob, tracklet_extra
+from csip_reid.gallery.schema import SCHEMA_VERSION, from_blob, jsonable, to_blob, tracklet_extra
 from csip_reid.gallery.sync import IndexSync
 
 _TRACKLET_INSERT = (
@@ -65,7 +65,7 @@ class Writer:
     # -- writes ------------------------------------------------------------------------------
     def add_video(self, path: str | Path, content_hash: str, camera: str, tracklets: Sequence[Tracklet],
                   fps: float, num_frames: int, width: int, height: int,
-                  stats: dict[str, Any] | None = None) -> int:
+                  stats: dict[str, Any] | None = None, start_time: str | None = None) -> int:
         """Store one video and all its tracklets atomically (see ``Gallery.add_video``); returns its id."""
         self.begin()
         key = norm_path(path)
@@ -79,14 +79,17 @@ class Writer:
         stats_json = json.dumps(jsonable(stats or {}))
         try:
             with self.db.transaction() as cur:
+                if start_time is None:  # a re-index keeps the start time set before
+                    row = cur.execute("SELECT start_time FROM videos WHERE path = ?", (key,)).fetchone()
+                    start_time = row[0] if row else None
                 old = self._delete_video_rows(cur, key)
                 cur.execute(
                     "INSERT INTO videos (path, name, content_hash, camera, fps, num_frames, width, height, "
-                    "status, indexed_at, embedder_fp, stats_json, thumb_dir) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?, ?, ?)",
+                    "status, indexed_at, embedder_fp, stats_json, thumb_dir, start_time) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?, ?, ?, ?)",
                     (key, Path(key).name, content_hash, camera, float(fps), int(num_frames), int(width),
                      int(height), now_iso(), self.fingerprint, stats_json,
-                     thumb_dir if any(names) else None),
+                     thumb_dir if any(names) else None, start_time),
                 )
                 video_id = int(cur.lastrowid)
                 new_ids = []
@@ -120,6 +123,20 @@ class Writer:
             )
         self._after_write(old, None, None)
 
+    def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
+        """Set (or clear, with None) the wall-clock start of a video; returns its id.
+
+        Raises:
+            GalleryError: No such video, or the name matches several videos.
+        """
+        self.begin()
+        vid = self.db.require_video(video)[0]
+        with self.db.transaction() as cur:
+            cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (start_time, vid))
+        self.manifest["updated"] = now_iso()
+        write_manifest(self.root, self.manifest)
+        return int(vid)
+
     def remove_video(self, video: str | int | Path) -> int:
         """Remove a video (by path, file name or id) and its tracklets; returns the tracklet count.
 
@@ -139,6 +156,9 @@ class Writer:
         if self.lock.held:
             return
         self.lock.acquire(self.lock_timeout)
+        if self.db.migrate():  # an older gallery gets the current schema from its first writer
+            self.manifest["schema_version"] = SCHEMA_VERSION
+            write_manifest(self.root, self.manifest)
         self.sync.rebuild_if_due()
         self.collect_garbage()
         self.sync.flush()

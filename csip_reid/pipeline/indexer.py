@@ -191,9 +191,11 @@ class Indexer:
         self.pipeline = Pipeline(settings)
         self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
         self.fingerprint = self.pipeline.embedder.fingerprint()
+        self.times: dict[str, str | None] = {}
 
     def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False,
-              camera_from: str = "stem") -> IndexSummary:
+              camera_from: str = "stem", start_time: str | None = None,
+              time_from_name: str | None = None) -> IndexSummary:
         """Index every video under ``paths`` (files or folders, recursive).
 
         Args:
@@ -202,12 +204,20 @@ class Indexer:
             force: Re-index videos already in the gallery.
             camera_from: Without ``camera``: ``stem`` names each video's camera after its file stem,
                 ``parent`` after its folder (archives laid out as ``cam3/2024-05-01_0800.mp4``).
+            start_time: Wall-clock start (ISO 8601) of the one video given.
+            time_from_name: strftime-style pattern of the start time in each file stem; videos
+                it does not match fall back to the container's ``creation_time`` (see
+                :mod:`csip_reid.core.walltime`).
         """
         from tqdm import tqdm
 
         from csip_reid.core.video import iter_video_files
 
         files = iter_video_files(paths)
+        if start_time is not None and len(files) != 1:
+            raise ConfigError(f"--start-time names the start of one video; {len(files)} were given "
+                              "(use --time-from-name or `reid gallery set-time` for several)")
+        self.times = {"start_time": start_time, "pattern": time_from_name}
         summary = IndexSummary()
         t0 = time.perf_counter()
         bar = tqdm(files, desc="videos", unit="video", disable=not self.progress or len(files) < 2)
@@ -221,6 +231,21 @@ class Indexer:
             self.gallery.close()  # saves the FAISS index; committed videos are safe either way
             summary.seconds = time.perf_counter() - t0
         return summary
+
+    def video_start(self, path: str) -> str | None:
+        """Wall-clock start of a video: ``--start-time``, ``--time-from-name``, the container's tag, or None."""
+        from csip_reid.core.walltime import creation_time, parse_time, time_from_name
+
+        times = getattr(self, "times", {})
+        if times.get("start_time"):
+            return parse_time(times["start_time"])
+        if times.get("pattern"):
+            found = time_from_name(path, times["pattern"])
+            if found:
+                return found
+            self.log(f"{Path(path).name}: name does not match --time-from-name {times['pattern']!r}; "
+                     "trying the container's creation time")
+        return creation_time(path)
 
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
         """Index one video; errors of this video are recorded, not raised."""
@@ -239,7 +264,8 @@ class Indexer:
             stats = ExtractStats()
             tracklets = self.pipeline.run(path, camera=camera, progress=self.progress, stats=stats)
             cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(), **meta)
+            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(),
+                                   start_time=self.video_start(path), **meta)
         except ReidError as e:
             self.gallery.mark_failed(path, str(e))
             self.log(f"failed {path}: {e}")

@@ -18,6 +18,7 @@ import pytest
 
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.gallery import Gallery, GalleryRecord
+from csip_reid.gallery.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "gallery_v0_1"
 FINGERPRINT = "33ae294ac1fd2170"
@@ -30,6 +31,8 @@ VIDEOS = [
 ]
 HASHES = ["1d5c3880da6137952716e6396b6b8d8d0acf50890bb14d32b122ebb4a0f44c5b",
           "f1104b98b19e15085b393b562f7f71458dd68f6739ec16fa0dc1a206aa9589c7"]
+#: Tables and indexes the migration to schema 2 adds.
+NEW_OBJECTS = {"identities", "identity_members", "members_by_identity", "labels", "labels_by_a"}
 FAILED = ("/tmp/legacy_in/cam2/broken.mp4", "cannot open video /tmp/legacy_in/cam2/broken.mp4: file is empty")
 
 
@@ -109,6 +112,14 @@ def test_legacy_gallery_reads(legacy: Path) -> None:
         assert [(v["path"], v["name"], v["camera"], v["tracklets"], v["content_hash"]) for v in info["videos"]] \
             == [(p, n, c, 1, h) for (p, n, c, _, _), h in zip(VIDEOS, HASHES, strict=True)]
         assert [(f["path"], f["error"]) for f in info["failed"]] == [FAILED]
+        # Read-only use leaves the schema as it is: the new column and tables read as empty.
+        assert [v["start_time"] for v in g.videos()] == [None, None, None]
+        assert [(v["name"], v["status"], v["tracklets"]) for v in g.videos()] == \
+            [("tfjs_pose_1.mp4", "indexed", 1), ("broken.mp4", "failed", 0), ("intel_part.mp4", "indexed", 1)]
+        assert not g.has_identities and all(r.start_time is None for r in recs)
+    db = sqlite3.connect(legacy / "gallery.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()
     # The old index file was loaded as it is, not rebuilt (a rebuild saves a new file).
     sidecar = json.loads((legacy / "index.json").read_text())
     assert sidecar["file"] == INDEX_FILE and sorted(p.name for p in legacy.glob("index-*")) == [INDEX_FILE]
@@ -144,15 +155,19 @@ def test_legacy_gallery_grows_and_reopens(legacy: Path, tmp_path: Path) -> None:
         assert new.extra == {"sample_stride": 4} and new.to_tracklet().sample_stride == 4
         assert g.is_indexed("hash-new") and all(g.is_indexed(h) for h in HASHES)
 
-    # The on-disk format is the old one: same manifest keys and identity, same tables and columns.
+    # The first writer migrated it to schema 2: every old table and column as it was, plus
+    # videos.start_time and the identity tables; the manifest says so and is otherwise unchanged.
     manifest = json.loads((legacy / "manifest.json").read_text())
-    assert set(manifest) == set(old_manifest)
-    assert {k: v for k, v in manifest.items() if k != "updated"} == \
-        {k: v for k, v in old_manifest.items() if k != "updated"}
-    assert _schema(legacy / "gallery.db") == _schema(pristine / "gallery.db")
+    assert set(manifest) == set(old_manifest) and manifest["schema_version"] == SCHEMA_VERSION == 2
+    assert {k: v for k, v in manifest.items() if k not in ("updated", "schema_version")} == \
+        {k: v for k, v in old_manifest.items() if k not in ("updated", "schema_version")}
+    old_schema, new_schema = _schema(pristine / "gallery.db"), _schema(legacy / "gallery.db")
+    assert {n for _, n, _ in new_schema} - {n for _, n, _ in old_schema} == NEW_OBJECTS
+    assert {x for x in old_schema if x[1] != "videos"} <= new_schema
     db = sqlite3.connect(legacy / "gallery.db")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert [r[0] for r in db.execute("SELECT start_time FROM videos ORDER BY id")] == [None] * 4
         assert [r[0] for r in db.execute("SELECT extra_json FROM tracklets ORDER BY id")] == \
             ['{"sample_stride": 8}', '{"sample_stride": 16}', '{"sample_stride": 4}']
     finally:
@@ -160,8 +175,8 @@ def test_legacy_gallery_grows_and_reopens(legacy: Path, tmp_path: Path) -> None:
     assert set(json.loads((legacy / "index.json").read_text())) == set(json.loads((pristine / "index.json").read_text()))
 
 
-def test_new_galleries_have_the_legacy_format(tmp_path: Path) -> None:
-    """A gallery created now has the manifest keys, tables and columns of the 0.1 gallery."""
+def test_new_galleries_have_the_migrated_format(tmp_path: Path) -> None:
+    """A gallery created now has the manifest keys of the 0.1 gallery and the tables of a migrated one."""
     old_manifest = json.loads((FIXTURE / "manifest.json").read_text())
     info = {**old_manifest["embedder"], "fingerprint": FINGERPRINT}
     vec = np.random.default_rng(12).standard_normal(DIM).astype(np.float32)
@@ -172,8 +187,11 @@ def test_new_galleries_have_the_legacy_format(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
     assert set(manifest) == set(old_manifest)
     assert (manifest["format"], manifest["schema_version"], manifest["fingerprint"], manifest["dim"]) == \
-        (old_manifest["format"], old_manifest["schema_version"], FINGERPRINT, DIM)
+        (old_manifest["format"], SCHEMA_VERSION, FINGERPRINT, DIM)
     assert manifest["index_policy"] == old_manifest["index_policy"]
-    assert _schema(tmp_path / "new" / "gallery.db") == _schema(pristine / "gallery.db")
+    with Gallery.open(pristine) as g:  # migrate a copy of the 0.1 gallery with a harmless write
+        g.set_video_time(1, None)
+    assert {(t, n) for t, n, _ in _schema(tmp_path / "new" / "gallery.db")} == \
+        {(t, n) for t, n, _ in _schema(pristine / "gallery.db")}
     assert set(json.loads((tmp_path / "new" / "index.json").read_text())) == \
         set(json.loads((pristine / "index.json").read_text()))

@@ -57,8 +57,14 @@ def test_hit_fields_and_dict(gallery: Gallery) -> None:
     assert Path(hit.thumbnail).is_absolute() and Path(hit.thumbnail).is_file()
     d = hit.to_dict()
     assert set(d) == {"rank", "score", "video", "camera", "track_id", "start_frame", "end_frame",
-                      "start_s", "end_s", "thumbnail", "tracklet_id"}
+                      "start_s", "end_s", "start_time", "end_time", "thumbnail", "tracklet_id"}
+    assert (d["start_time"], d["end_time"]) == (None, None)  # start of the video unknown
     json.dumps(d)
+    gallery.set_video_time("cam_a.mp4", "2024-05-01T10:00:00+02:00")
+    hit = gallery.search(vecs[2], k=1)[0][0]
+    assert hit.start_time == "2024-05-01T08:00:00.800+00:00"
+    assert gallery.get_tracklet(hit.tracklet_id).end_time == hit.end_time > hit.start_time
+    assert [v["start_time"] for v in gallery.videos()] == ["2024-05-01T08:00:00+00:00"]
 
 
 def test_record_round_trip(gallery: Gallery) -> None:
