@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Body, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from csip_reid.core import __version__
 from csip_reid.core.errors import GalleryError, ReidError
-from csip_reid.serve import export, media
+from csip_reid.serve import export, media, people
 from csip_reid.serve.search import decorate, query_clip, query_tracklet
 from csip_reid.serve.security import TokenMiddleware
 from csip_reid.serve.state import GalleryState
@@ -74,7 +74,12 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request) -> HTMLResponse:
         videos = state.videos()
-        return page(request, "overview.html", videos=videos, cameras=state.cameras(videos))
+        return page(request, "overview.html", videos=videos, cameras=state.cameras(videos),
+                    people=people.identities(state))
+
+    @app.get("/person/{identity}", response_class=HTMLResponse, include_in_schema=False)
+    def person_page(request: Request, identity: int) -> HTMLResponse:
+        return page(request, "person.html", p=people.person(state, identity))
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, tracklet: int | None = None) -> HTMLResponse:
@@ -114,8 +119,46 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
 
     @app.get("/api/tracklets/{tracklet_id}", tags=["gallery"])
     def api_tracklet(tracklet_id: int) -> dict[str, Any]:
-        """One tracklet with its boxes per frame, sampled frames and video facts."""
-        return state.tracklet(tracklet_id)
+        """One tracklet with its boxes per frame, sampled frames, video facts and identity."""
+        t = state.tracklet(tracklet_id)
+        t["identity"] = people.identity_of(state.gallery(), [tracklet_id]).get(tracklet_id)
+        return t
+
+    @app.get("/api/identities", tags=["people"])
+    def api_identities() -> list[dict[str, Any]]:
+        """Every person, as ``reid identities list --json`` prints it (most appearances first)."""
+        return people.identities(state)
+
+    @app.get("/api/identities/{identity}", tags=["people"])
+    def api_identity(identity: int) -> dict[str, Any]:
+        """One person: appearances with video ids, and a timeline with one lane per camera."""
+        return people.person(state, identity)
+
+    @app.post("/api/feedback", tags=["people"])
+    def api_feedback(tracklet_id: int = Body(..., embed=True), same_as: int | None = Body(None, embed=True),
+                     not_same: int | None = Body(None, embed=True),
+                     name: str | None = Body(None, embed=True, max_length=200)) -> dict[str, Any]:
+        """Label a tracklet "same person" as another, "not the same" as another, or name its person.
+
+        Stored as identity labels (those ``reid identities label`` writes); returns the label and
+        the identities of both tracklets now.
+        """
+        out = people.feedback(state, tracklet_id, same_as=same_as, not_same=not_same, name=name)
+        state.reset()
+        return out
+
+    @app.get("/api/labels", tags=["people"])
+    def api_labels() -> list[dict[str, Any]]:
+        """Every stored label, oldest first."""
+        return people.all_labels(state)
+
+    @app.post("/api/regroup", tags=["search"])
+    def api_regroup(result: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """Group the hits of an earlier ``/api/query`` answer by the identities stored now."""
+        if not isinstance(result.get("hits"), list) or not isinstance(result.get("query"), dict):
+            raise HTTPException(422, "send a /api/query answer: {query, hits}")
+        hits = [h for h in result["hits"] if isinstance(h, dict) and isinstance(h.get("tracklet_id"), int)]
+        return people.group_hits(state, {**result, "hits": hits})
 
     @app.post("/api/query", tags=["search"])
     def api_query(file: UploadFile | None = File(None, description="A clip (or photo) of the person."),
@@ -127,12 +170,12 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         if (file is None) == (tracklet_id is None):
             raise HTTPException(422, "send either a file or a tracklet_id")
         if tracklet_id is not None:
-            return decorate(state, query_tracklet(state, tracklet_id, top_k, mode))
+            return people.group_hits(state, decorate(state, query_tracklet(state, tracklet_id, top_k, mode)))
         up = media.save_upload(file.file, file.filename, max_bytes, temp)
         try:
             if up.kind != "video":
                 raise media.UploadError("search by photo is not available in this version: upload a clip")
-            return decorate(state, query_clip(state, up.path, top_k, mode, start_s, end_s))
+            return people.group_hits(state, decorate(state, query_clip(state, up.path, top_k, mode, start_s, end_s)))
         finally:
             up.cleanup()
 

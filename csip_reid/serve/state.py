@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from csip_reid.core.errors import GalleryError
+from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
 
 _VIDEO_SQL = (
@@ -40,17 +41,26 @@ class GalleryState:
         self._local = threading.local()
         self._all: list[Gallery] = []
         self._lock = threading.Lock()
+        self.epoch = 0
         self.gallery()  # open once now: a bad --gallery fails at start, not on the first request
 
     def gallery(self) -> Gallery:
         """This thread's open gallery."""
         g = getattr(self._local, "gallery", None)
+        if g is not None and getattr(self._local, "epoch", 0) != self.epoch:
+            g.close()  # opened before a migration (feedback on an old gallery): reopen
+            g = None
         if g is None or g.db is None:
             g = Gallery.open(self.root)
             self._local.gallery = g
+            self._local.epoch = self.epoch
             with self._lock:
                 self._all.append(g)
         return g
+
+    def reset(self) -> None:
+        """Make every thread reopen the gallery on its next read (after the schema changed)."""
+        self.epoch += 1
 
     def close(self) -> None:
         """Close every connection this state opened."""
@@ -85,6 +95,7 @@ class GalleryState:
         """Every video (indexed and failed) with its tracklet count and covered span."""
         with self.snapshot() as g:
             rows = self.conn(g).execute(_VIDEO_SQL).fetchall()
+            start = {v["id"]: v.get("start_time") for v in g.videos()}
         out = []
         for (vid, path, name, camera, fps, nf, w, h, status, error, at, count, t0, t1) in rows:
             fps = float(fps or 0.0)
@@ -95,6 +106,8 @@ class GalleryState:
                 "error": error, "indexed_at": at, "tracklets": int(count),
                 "first_s": None if t0 is None else round(float(t0), 3),
                 "last_s": None if t1 is None else round(float(t1), 3),
+                "start_time": start.get(vid),
+                "end_time": wall_time(start.get(vid), (nf or 0) / fps) if fps else None,
             })
         return out
 
@@ -146,6 +159,7 @@ class GalleryState:
             "tracklet_id": rec.id, "video_id": rec.video_id, "video": rec.video, "video_name": rec.video_name,
             "camera": rec.camera, "track_id": rec.track_id, "start_frame": rec.start_frame,
             "end_frame": rec.end_frame, "start_s": round(rec.start_s, 3), "end_s": round(rec.end_s, 3),
+            "start_time": rec.start_time, "end_time": rec.end_time,
             "num_frames": rec.num_frames, "fps": v["fps"], "width": v["width"], "height": v["height"],
             "sample_frames": [int(f) for f in rec.sample_frames], "has_thumbnail": rec.thumbnail is not None,
             "has_skeleton": rec.skeleton is not None, "boxes": boxes,

@@ -19,21 +19,79 @@ exportButton.addEventListener("click", () => {
   link.remove();
 });
 
-function hitItem(h) {
+let current = null;   // the last /api/query answer shown
+
+function anchorOf(data) {
+  // "same person" means: the same as the query's tracklet, or for an upload the best hit (#1)
+  if (data.query.tracklet_id !== undefined && data.query.tracklet_id !== null) return data.query.tracklet_id;
+  return data.hits.length ? data.hits[0].tracklet_id : null;
+}
+
+async function sendFeedback(payload, message) {
+  statusLine.classList.remove("error");
+  try {
+    const response = await reidFetch("/api/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload) });
+    const stored = await response.json();
+    const regrouped = await reidFetch("/api/regroup", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(current) });
+    showResults(await regrouped.json());
+    statusLine.textContent = `${message} (label ${stored.label.id} stored; person #${stored.identity})`;
+    statusLine.dataset.label = String(stored.label.id);
+  } catch (err) {
+    statusLine.textContent = err.message;
+    statusLine.classList.add("error");
+  }
+}
+
+function feedbackButtons(h, anchor) {
+  const row = el("div", { class: "row feedback" });
+  if (anchor !== null && anchor !== h.tracklet_id) {
+    const ref = current.query.source === "tracklet" ? "the query" : "#1";
+    row.append(
+      el("button", { class: "same", title: `label: the same person as ${ref}`,
+        onclick: () => sendFeedback({ tracklet_id: h.tracklet_id, same_as: anchor }, `#${h.rank} is the same person as ${ref}`) },
+        "Same person"),
+      el("button", { class: "not-same", title: `label: not the same person as ${ref}`,
+        onclick: () => sendFeedback({ tracklet_id: h.tracklet_id, not_same: anchor }, `#${h.rank} is not the same person as ${ref}`) },
+        "Not the same"));
+  }
+  row.append(el("button", { class: "name", title: "give this person a name",
+    onclick: () => {
+      const name = prompt("Name of this person (e.g. a case reference):");
+      if (name && name.trim()) sendFeedback({ tracklet_id: h.tracklet_id, name: name.trim() }, `named "${name.trim()}"`);
+    } }, "Name…"));
+  return row;
+}
+
+function hitItem(h, anchor) {
   const box = el("input", { type: "checkbox", class: "pick", title: "include in the evidence export",
     onchange: (e) => { e.target.checked ? chosen.add(h.tracklet_id) : chosen.delete(h.tracklet_id); updateExport(); } });
+  if (chosen.has(h.tracklet_id)) box.checked = true;
   const name = h.video.split(/[\\/]/).pop();
+  const when = h.start_time ? `${h.start_time.replace("T", " ").replace("+00:00", " UTC")}` : `${clock(h.start_s)}–${clock(h.end_s)} into the video`;
   return el("li", { class: "hit", dataset: { tracklet: h.tracklet_id } },
     box,
     el("img", { class: "strip", src: h.crops_url, alt: `crops of track ${h.track_id}`, loading: "lazy",
       onerror: (e) => { if (h.thumb_url && !e.target.dataset.fallback) { e.target.dataset.fallback = "1"; e.target.src = h.thumb_url; } } }),
     el("div", { class: "facts" },
-      el("div", {}, el("span", { class: "score", title: "cosine similarity" }, h.score.toFixed(3)), ` · #${h.rank}`),
-      el("div", {}, `camera ${h.camera} · ${clock(h.start_s)}–${clock(h.end_s)}`),
+      el("div", {}, el("span", { class: "score", title: "cosine similarity" }, h.score.toFixed(3)), ` · #${h.rank} · camera ${h.camera}`),
+      el("div", {}, when),
       el("div", { class: "muted" }, `${name} · track ${h.track_id}`),
       el("div", { class: "row" },
         el("button", { class: "play primary", onclick: () => reidPlayer.open(h.tracklet_id) }, "Play"),
-        el("a", { class: "button", href: `/search?tracklet=${h.tracklet_id}` }, "Find this person"))));
+        el("a", { class: "button", href: `/search?tracklet=${h.tracklet_id}` }, "Find this person")),
+      feedbackButtons(h, anchor)));
+}
+
+function personBlock(p, hitsById, anchor) {
+  const title = p.identity === null ? "Not grouped yet" : (p.name ? `${p.name}` : `Person #${p.identity}`);
+  const seen = p.first_seen ? ` · ${p.first_seen.replace("T", " ").replace("+00:00", "")} → ${(p.last_seen || "").replace("T", " ").replace("+00:00", "")} UTC` : "";
+  return el("li", { class: "person-group", dataset: { identity: p.identity === null ? "" : p.identity } },
+    el("div", { class: "person-head" },
+      el("b", {}, p.identity === null ? title : el("a", { href: `/person/${p.identity}` }, title)),
+      ` · best ${p.score.toFixed(3)} · ${p.appearances} appearance${p.appearances === 1 ? "" : "s"} · ${p.cameras.join(", ")}${seen}`),
+    el("ol", { class: "results" }, p.tracklets.map((id) => hitItem(hitsById.get(id), anchor))));
 }
 
 function showQuery(q) {
@@ -41,20 +99,25 @@ function showQuery(q) {
   box.replaceChildren();
   const facts = q.source === "tracklet"
     ? `track ${q.track_id} of ${q.video.split(/[\\/]/).pop()} (${clock(q.start_s)}–${clock(q.end_s)})`
-    : `uploaded clip: the longest track, ${clock(q.start_s)}–${clock(q.end_s)}, ${q.num_frames} frames`;
+    : `uploaded ${q.kind || "clip"}: the ${q.kind === "photo" ? "largest person" : "longest track"}${q.num_frames ? `, ${q.num_frames} frames` : ""}`;
   const img = q.source === "tracklet" ? `/media/crops/${q.tracklet_id}` : q.thumbnail_data;
   box.append(el("div", { class: "query-card card" }, img ? el("img", { src: img, alt: "query" }) : null,
     el("div", {}, el("b", {}, "Query: "), facts)));
 }
 
 function showResults(data) {
+  current = data;
   showQuery(data.query);
-  chosen.clear();
+  for (const id of [...chosen]) if (!data.hits.some((h) => h.tracklet_id === id)) chosen.delete(id);
   updateExport();
-  resultsList.replaceChildren(...data.hits.map(hitItem));
+  const anchor = anchorOf(data);
+  const hitsById = new Map(data.hits.map((h) => [h.tracklet_id, h]));
+  const groups = data.people || data.hits.map((h) => ({ identity: null, score: h.score, appearances: 1, cameras: [h.camera], tracklets: [h.tracklet_id] }));
+  resultsList.replaceChildren(...groups.map((p) => personBlock(p, hitsById, anchor)));
   document.getElementById("results-bar").hidden = false;
+  const n = data.people ? data.people.length : data.hits.length;
   document.getElementById("results-count").textContent =
-    `${data.hits.length} appearance${data.hits.length === 1 ? "" : "s"}, most similar first`;
+    `${n} ${n === 1 ? "person" : "people"} in ${data.hits.length} appearance${data.hits.length === 1 ? "" : "s"}, most similar first`;
   if (!data.hits.length) resultsList.append(el("li", { class: "empty" }, "No match in the gallery."));
 }
 
