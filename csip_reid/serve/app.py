@@ -201,6 +201,15 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
             raise HTTPException(404, f"no video file for video {video_id}")
         return FileResponse(path, media_type=media.media_type(path))
 
+    @app.get("/media/frame/{video_id}", tags=["media"])
+    def media_frame(video_id: int, frame: int = Query(..., ge=0, description="Frame index.")) -> Response:
+        """One decoded frame as JPEG: the player's fallback for codecs the browser cannot play."""
+        path = media.safe_file(state.video_path(video_id))
+        data = None if path is None else media.frame_jpeg(path, frame)
+        if data is None:
+            raise HTTPException(404, f"no frame {frame} in video {video_id}")
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
     @app.get("/media/thumb/{tracklet_id}", tags=["media"])
     def media_thumb(tracklet_id: int) -> FileResponse:
         """The stored thumbnail JPEG of a tracklet."""

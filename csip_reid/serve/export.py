@@ -87,10 +87,7 @@ def build_export(state: GalleryState, ids: list[int], work: Path, extra: dict[st
     appearances, sources = [], {}
     hits = []
     for n, tid in enumerate(ids, 1):
-        try:
-            t = state.tracklet(tid)
-        except ReidError as e:
-            raise ExportError(str(e)) from None
+        t = state.tracklet(tid)  # GalleryError "no tracklet N" (a 404) for an unknown id
         src = safe_file(t["video"])
         if src is None:
             raise ExportError(f"tracklet {tid}: its source video {t['video']} is no longer on disk")

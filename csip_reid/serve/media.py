@@ -99,6 +99,23 @@ class CropCache:
         return data
 
 
+def frame_jpeg(video: Path, frame: int, max_width: int = 1280) -> bytes | None:
+    """Frame ``frame`` of a video as JPEG bytes (downscaled to ``max_width``); None past the end."""
+    cap = cv2.VideoCapture(str(video))
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(frame))
+        ok, img = cap.read()
+    finally:
+        cap.release()
+    if not ok or img is None:
+        return None
+    h, w = img.shape[:2]
+    if w > max_width:
+        img = cv2.resize(img, (max_width, max(1, round(h * max_width / w))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes() if ok else None
+
+
 @dataclass
 class Upload:
     """An upload saved in its own temp folder; :meth:`cleanup` deletes the folder.

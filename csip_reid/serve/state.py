@@ -161,6 +161,7 @@ class GalleryState:
             "end_frame": rec.end_frame, "start_s": round(rec.start_s, 3), "end_s": round(rec.end_s, 3),
             "start_time": rec.start_time, "end_time": rec.end_time,
             "num_frames": rec.num_frames, "fps": v["fps"], "width": v["width"], "height": v["height"],
+            "video_frames": v["num_frames"],
             "sample_frames": [int(f) for f in rec.sample_frames], "has_thumbnail": rec.thumbnail is not None,
             "has_skeleton": rec.skeleton is not None, "boxes": boxes,
             "box_columns": ["frame", "t", "x1", "y1", "x2", "y2"],

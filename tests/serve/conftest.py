@@ -1,7 +1,8 @@
-"""A small real gallery for the review app: two cameras cut from the Intel sample, one broken file.
+"""A small real gallery for the review app: two cameras from the Intel sample, one broken file.
 
-``lobby`` holds frames 0-700 of the Intel clip (its first three people), ``door`` frames 220-450
-(the second person again), so "find this person" has a true match on the other camera.
+``lobby`` is the Intel clip itself (H.264, six people one after another), ``door`` its frames
+220-450 re-encoded as MPEG-4 part 2 (the second person again, in a codec browsers cannot play), so
+"find this person" has a true match on the other camera and the player's frame fallback is used.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 INTEL = "intel_one-by-one-person-detection.mp4"
 #: Frames of the Intel clip where its second person is on screen (test material README).
 PERSON2 = (230, 440)
+LOBBY_START = "2026-05-01T08:00:00+00:00"
+DOOR_START = "2026-05-01T09:00:00+00:00"
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +41,7 @@ def serve_material(videos_dir: Path, tmp_path_factory) -> dict[str, Path]:
     if not src.is_file():
         pytest.skip(f"{INTEL} missing")
     d = tmp_path_factory.mktemp("serve_videos")
-    out = {"lobby": cut_clip(src, d / "lobby" / "cam_lobby.mp4", 0, 700),
+    out = {"lobby": src.resolve(),
            "door": cut_clip(src, d / "door" / "cam_door.mp4", 220, 450),
            "query": cut_clip(src, d / "query_person2.mp4", 250, 420)}
     broken = d / "door" / "broken.mp4"
@@ -56,6 +59,11 @@ def serve_gallery(serve_material: dict[str, Path], serve_env: dict, tmp_path_fac
     p = run_reid("index", str(serve_material["door"]), str(serve_material["broken"]), "--gallery", str(gallery),
                  "--camera", "door", *OFFLINE_ARGS, env_extra=serve_env)
     assert p.returncode == 1, p.stderr  # the broken file fails, the rest is indexed
+    from csip_reid.gallery.store import Gallery
+
+    with Gallery.open(gallery) as g:  # wall-clock starts: the door camera's recording an hour later
+        g.set_video_time(str(serve_material["lobby"]), LOBBY_START)
+        g.set_video_time(str(serve_material["door"]), DOOR_START)
     return gallery
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import PERSON2
+from conftest import LOBBY_START, PERSON2
 
+from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
 
 
@@ -20,7 +21,7 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def test_gallery_videos_and_cameras(client, serve_gallery: Path) -> None:
+def test_gallery_videos_and_cameras(client, serve_gallery: Path, serve_material) -> None:
     with Gallery.open(serve_gallery) as g:
         info = g.info()
     body = client.get("/api/gallery").json()
@@ -31,12 +32,15 @@ def test_gallery_videos_and_cameras(client, serve_gallery: Path) -> None:
     assert body["num_failed"] == info["num_failed"] == 1
     videos = client.get("/api/videos").json()
     by_name = {v["name"]: v for v in videos}
-    assert by_name["cam_lobby.mp4"]["num_frames"] == 700 and by_name["cam_door.mp4"]["num_frames"] == 230
-    assert by_name["cam_lobby.mp4"]["duration_s"] == 70.0  # 10 fps
+    by_name["cam_lobby.mp4"] = by_name[serve_material["lobby"].name]
+    assert by_name["cam_lobby.mp4"]["num_frames"] == 1394 and by_name["cam_door.mp4"]["num_frames"] == 230
+    assert by_name["cam_lobby.mp4"]["duration_s"] == 139.4  # 10 fps
+    assert by_name["cam_lobby.mp4"]["start_time"] == LOBBY_START
+    assert by_name["cam_lobby.mp4"]["end_time"] == "2026-05-01T08:02:19.400+00:00"
     assert by_name["broken.mp4"]["status"] == "failed" and by_name["broken.mp4"]["error"]
     assert sum(v["tracklets"] for v in videos) == info["num_tracklets"]
     page = client.get("/").text
-    assert "cam_lobby.mp4" in page and "failed" in page and "Search by clip" in page
+    assert "cam_door.mp4" in page and "failed" in page and "Search by clip" in page
 
 
 def test_tracklet_boxes_match_the_store(client, serve_gallery: Path) -> None:
@@ -104,6 +108,8 @@ def test_find_this_person_across_cameras(client) -> None:
     assert body["hits"][0]["score"] > body["hits"][1]["score"]
     h = body["hits"][0]
     assert h["video_url"] == f"/media/video/{h['video_id']}" and h["camera"] == "lobby"
+    assert h["start_time"] == wall_time(LOBBY_START, h["start_s"]) and h["start_time"] > LOBBY_START
+    assert body["people"] and sum(p["appearances"] for p in body["people"]) == 3
     assert body["query"]["source"] == "tracklet" and body["query"]["tracklet_id"] == p2["door"]
 
 
