@@ -105,13 +105,16 @@ def _settings(config: str | None, **kw: Any) -> Any:
 @click.option("--camera-from", type=click.Choice(["stem", "parent"]), default="stem", show_default=True,
               help="Without --camera: name each camera after the video's file stem or its folder (cam3/0800.mp4).")
 @_pipeline_options
+@click.option("--start-time", help="Wall-clock start of the (one) video, ISO 8601 (2024-05-01T08:00:00+02:00).")
+@click.option("--time-from-name", help="Start times from file names, strftime-style (cam3_%Y%m%d_%H%M%S); "
+              "default: the container's creation_time, else unknown.")
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, config: str | None,
           detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, device: str | None,
-          force: bool, as_json: bool, quiet: bool) -> None:
+          start_time: str | None, time_from_name: str | None, force: bool, as_json: bool, quiet: bool) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
     Reruns skip videos already indexed; Ctrl-C keeps every finished video.
@@ -126,7 +129,8 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
-    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
+    summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from, start_time=start_time,
+                            time_from_name=time_from_name)
     d = summary.to_dict()
     if as_json:
         click.echo(json.dumps(d, indent=2))
@@ -161,7 +165,7 @@ def _seconds(text: str) -> float:
 
 
 @main.command()
-@click.argument("clip", type=click.Path())
+@click.argument("clip", metavar="SOURCE", type=click.Path())
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--top-k", "top_k", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {query, hits: [...]}.")
@@ -173,19 +177,29 @@ def _seconds(text: str) -> float:
               help="Weight of the skeleton similarity in --mode fused.")
 @click.option("--start", "start_s", type=_seconds, help="Only this part of CLIP: start time (seconds or [h:]mm:ss).")
 @click.option("--end", "end_s", type=_seconds, help="End time (seconds or [h:]mm:ss).")
+@click.option("--box", help="Photo queries: the person's box x1,y1,x2,y2 (default: the largest person detected).")
+@click.option("--group", type=click.Choice(["tracklet", "person"]), default="tracklet", show_default=True,
+              help="person: one row per identity (run `reid identities build` first).")
+@click.option("--since", help="Only hits seen from this wall-clock time on (ISO 8601).")
+@click.option("--until", help="Only hits seen up to this wall-clock time (ISO 8601).")
+@click.option("--expand", is_flag=True, help="Search again with the members of the best hit's identity.")
+@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top hits (see bench/README.md).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def query(clip: str, gallery_dir: str, top_k: int, as_json: bool, report: str | None, track_id: int | None,
           all_tracks: bool, mode: str, fuse_weight: float, start_s: float | None, end_s: float | None,
+          box: str | None, group: str, since: str | None, until: str | None, expand: bool, rerank: bool,
           detector: str | None, device: str | None, quiet: bool) -> None:
-    """Search the gallery for the person in CLIP (the longest track unless told otherwise)."""
+    """Search the gallery for the person in SOURCE: a clip (the longest track unless told otherwise),
+    a photo (the largest person, or --box) or a folder of crops of one person."""
     from csip_reid.pipeline.query import format_table, run_query
 
     if track_id is not None and all_tracks:
         raise click.UsageError("use either --track-id or --all-tracks")
     results = run_query(gallery_dir, clip, top_k=top_k, track_id=track_id, all_tracks=all_tracks, mode=mode,
                         fuse_weight=fuse_weight, progress=not quiet and not as_json, start_s=start_s, end_s=end_s,
+                        box=box, group=group, since=since, until=until, expand=expand, rerank=rerank,
                         detector=detector, device=device)
     reports = []
     if report:
@@ -272,6 +286,9 @@ def gallery_remove(video: str, gallery_dir: str) -> None:
 from csip_reid.cli_train import register as _register_train  # noqa: E402
 
 _register_train(main)
+from csip_reid.cli_identity import register as _register_identity  # noqa: E402
+
+_register_identity(main)
 
 from csip_reid.cli_serve import register as _register_serve  # noqa: E402
 

@@ -50,7 +50,7 @@ def cluster_table(table: TrackletTable, app: np.ndarray, search: Searcher, *, th
     c.seed(list(by_root.values()), confirmed=True, force=True)
     c.seed(list(confirmed), confirmed=True, force=True)
     c.seed(list(seeds), confirmed=False)
-    c.agglomerate(edges, chosen.value)
+    c.agglomerate(edges, chosen.value, app, skel, skeleton_weight)
     times["cluster"] = time.perf_counter() - t0
     groups = c.groups()
     return {"groups": groups, "confirmed": [c.is_confirmed(g) for g in groups], "threshold": chosen,

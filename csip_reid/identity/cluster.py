@@ -133,52 +133,83 @@ class Clusterer:
             if confirmed:
                 self.clusters[self.root(g[0])].confirmed = True
 
-    def agglomerate(self, edges: Edges, threshold: float) -> None:
-        """Average-linkage merges over ``edges`` while the best linkage is ``>= threshold``."""
-        nb: dict[int, dict[int, list[float]]] = {}
-        for a, b, s in zip(edges.a.tolist(), edges.b.tolist(), edges.sim.tolist(), strict=True):
-            ra, rb = self.root(a), self.root(b)
-            if ra == rb:
-                continue
-            cell = nb.setdefault(ra, {}).setdefault(rb, [0.0, 0])
-            cell[0] += s
-            cell[1] += 1
-            nb.setdefault(rb, {})[ra] = cell
+    def agglomerate(self, edges: Edges, threshold: float, app: np.ndarray, skel: np.ndarray | None = None,
+                    weight: float = 0.5) -> None:
+        """Average-linkage merges between graph neighbours while the best linkage is ``>= threshold``.
+
+        The linkage of two clusters is the mean similarity over *all* their member pairs, exact:
+        for unit vectors it is ``sum_A . sum_B / (|A| |B|)``, so only one sum vector per cluster is
+        kept; the graph only says which clusters are candidates (those joined by an edge).
+        """
+        n = len(self.t)
+        sums = np.array(app, np.float32, copy=True)
+        count = np.ones(n, np.float64)
+        ksum = kcount = None
+        if skel is not None and weight > 0:
+            ksum = np.array(skel, np.float32, copy=True)
+            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
+        for root, c in self.clusters.items():  # seeded clusters: their members' sums
+            if len(c.members) > 1:
+                sums[root] = app[c.members].sum(0)
+                count[root] = len(c.members)
+                if ksum is not None:
+                    ksum[root] = skel[c.members].sum(0)
+                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+
+        def links(r: int, others: np.ndarray) -> np.ndarray:
+            out = (sums[others] @ sums[r]) / (count[others] * count[r])
+            if ksum is not None and kcount[r] > 0:
+                both = kcount[others] > 0
+                ks = (ksum[others] @ ksum[r]) / np.maximum(kcount[others] * kcount[r], 1.0)
+                out = np.where(both, (1 - weight) * out + weight * ks, out)
+            return out
+
+        nb: dict[int, set[int]] = {}
+        roots = np.array([self.root(i) for i in range(n)], np.int64)
+        ra, rb = roots[edges.a], roots[edges.b]
+        keep = ra != rb
+        for a, b in zip(ra[keep].tolist(), rb[keep].tolist(), strict=True):
+            nb.setdefault(a, set()).add(b)
+            nb.setdefault(b, set()).add(a)
         version = dict.fromkeys(self.clusters, 0)
-        heap = [(-c[0] / c[1], a, b, 0, 0) for a, d in nb.items() for b, c in d.items()
-                if a < b and c[0] / c[1] >= threshold]
+        heap: list[tuple[float, int, int, int, int]] = []
+        for a, others in nb.items():
+            o = np.array(sorted(x for x in others if x > a), np.int64)
+            if len(o):
+                for x, link in zip(o.tolist(), links(a, o).tolist(), strict=True):
+                    if link >= threshold:
+                        heap.append((-link, a, x, 0, 0))
         heapq.heapify(heap)
         blocked: set[tuple[int, int]] = set()
         while heap:
-            neg, a, b, va, vb = heapq.heappop(heap)
+            _, a, b, va, vb = heapq.heappop(heap)
             if a not in self.clusters or b not in self.clusters or version[a] != va or version[b] != vb:
                 continue
             if (a, b) in blocked:
                 continue
             r = self.union(a, b)
             if r is None:
-                blocked.add((a, b))
+                blocked.add((a, b))  # clusters only grow, so a conflict stays a conflict
                 continue
             gone = b if r == a else a
-            mine, theirs = nb.setdefault(r, {}), nb.pop(gone, {})
-            mine.pop(gone, None)
-            for x, cell in theirs.items():
-                if x == r:
-                    continue
-                nbx = nb[x]
-                nbx.pop(gone, None)
-                if x in mine:
-                    merged = [mine[x][0] + cell[0], mine[x][1] + cell[1]]
-                else:
-                    merged = list(cell)
-                mine[x] = nbx[r] = merged
+            sums[r] += sums[gone]
+            count[r] += count[gone]
+            if ksum is not None:
+                ksum[r] += ksum[gone]
+                kcount[r] += kcount[gone]
+            mine = nb.setdefault(r, set()) | nb.pop(gone, set())
+            mine -= {r, gone}
+            for x in mine:
+                nb[x].discard(gone)
+                nb[x].add(r)
+            nb[r] = mine
             version[r] += 1
-            for x, cell in mine.items():
+            if not mine:
+                continue
+            o = np.array(sorted(mine), np.int64)
+            for x, link in zip(o.tolist(), links(r, o).tolist(), strict=True):
                 lo, hi = (r, x) if r < x else (x, r)
-                if (lo, hi) in blocked:  # clusters only grow, so a conflict stays a conflict
-                    continue
-                link = cell[0] / cell[1]
-                if link >= threshold:
+                if link >= threshold and (lo, hi) not in blocked:
                     heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
 
     def groups(self) -> list[list[int]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -139,6 +140,28 @@ class Threshold:
     reason: str
 
 
+def _tail(sims: np.ndarray, p: float, robust: bool) -> tuple[float, str]:
+    """The similarity that a share ``p`` of the different-people distribution exceeds, and how.
+
+    With at least ``10 / p`` samples the empirical quantile; with fewer, a normal fit (mean and
+    standard deviation; median and MAD when ``robust``, for samples that hold some same-person
+    pairs), never below the samples' own ``1 - p`` quantile (heavy tails).
+    """
+    z = NormalDist().inv_cdf(1.0 - p)
+    if not robust and len(sims) >= 10 / p:
+        q = float(np.quantile(sims, 1.0 - p))
+        return q, f"a share {p:.2g} of them exceed {q:.3f}"
+    if robust:
+        centre = float(np.median(sims))
+        spread = 1.4826 * float(np.median(np.abs(sims - centre)))
+        return centre + z * spread, f"median {centre:.3f} + {z:.2f} x robust spread (MAD) {spread:.3f}"
+    centre, spread = float(np.mean(sims)), float(np.std(sims))
+    floor = float(np.quantile(sims, 1.0 - max(p, 1.0 / len(sims))))
+    value = max(centre + z * spread, floor)
+    return value, (f"too few for a {p:.2g} quantile, so a normal fit: mean {centre:.3f} + {z:.2f} x sd "
+                   f"{spread:.3f} (at least their {1 - max(p, 1.0 / len(sims)):.3g} quantile {floor:.3f})")
+
+
 def choose_threshold(table: TrackletTable, app: np.ndarray, skel: np.ndarray | None, weight: float,
                      gap: np.ndarray, rate: float = 0.01, given: float | None = None,
                      seed: int = 0) -> Threshold:
@@ -146,26 +169,32 @@ def choose_threshold(table: TrackletTable, app: np.ndarray, skel: np.ndarray | N
     if given is not None:
         return Threshold(float(given), "given", 0, rate, f"threshold {given:.3f} given with --threshold")
     a, b = known_different(table, gap, seed=seed)
+    n = len(table)
+    p = rate / max(n - 1, 1)  # per pair, so that a tracklet meets a look-alike above it with chance ~rate
+    per = (f"for a false-merge rate of {rate:.1%} per tracklet (each tracklet is compared with up to {n - 1} "
+           f"others, so {p:.2g} per pair)")
     if len(a) >= MIN_NEGATIVES:
         sims = pair_similarity(app, skel, a, b, weight)
-        value = float(np.quantile(sims, 1.0 - rate))
+        value, how = _tail(sims, p, robust=False)
         return Threshold(value, "known-different pairs", len(a), rate,
                          f"{len(a)} pairs of tracklets that cannot be one person (same video at the same time, "
                          f"or cameras too far apart in time) have similarity median {np.median(sims):.3f}; "
-                         f"{rate:.1%} of them exceed {value:.3f}, so merging above {value:.3f} joins two "
-                         f"different people in about {rate:.1%} of such pairs")
-    n = len(table)
+                         f"{per}: {how}, so merging starts above {value:.3f}")
     if n < 3:
         return Threshold(0.5, "default", len(a), rate, f"only {n} tracklets: default threshold 0.500")
     rng = np.random.default_rng(seed)
-    m = min(MAX_NEGATIVES // 4, n * (n - 1) // 2)
-    ra, rb = rng.integers(0, n, m), rng.integers(0, n, m)
-    keep = ra != rb
-    sims = pair_similarity(app, skel, ra[keep], rb[keep], weight)
-    value = float(np.quantile(sims, 1.0 - rate))
-    return Threshold(value, "random pairs", int(keep.sum()), rate,
+    m = MAX_NEGATIVES // 4
+    if n * (n - 1) // 2 <= m:  # every pair
+        ra, rb = np.triu_indices(n, 1)
+    else:
+        ra, rb = rng.integers(0, n, m), rng.integers(0, n, m)
+        keep = ra != rb
+        ra, rb = ra[keep], rb[keep]
+    sims = pair_similarity(app, skel, ra, rb, weight)
+    value, how = _tail(sims, p, robust=True)
+    return Threshold(value, "random pairs", len(ra), rate,
                      f"only {len(a)} pairs are known to be different people (fewer than {MIN_NEGATIVES}: videos "
-                     f"rarely show two people at once, or their start times are unknown), so "
-                     f"{int(keep.sum())} random pairs stand in for them: {rate:.1%} of them exceed {value:.3f}. "
-                     "Random pairs include some same-person pairs, so this errs towards splitting people; "
-                     "give wall-clock times (more known-different pairs) or --threshold")
+                     f"rarely show two people at once, or their start times are unknown), so {len(ra)} random "
+                     f"pairs stand in for them; most are different people, and a robust fit ignores the "
+                     f"same-person ones; {per}: {how} = {value:.3f}. Give wall-clock times (more "
+                     "known-different pairs) or --threshold to do better")

@@ -1,8 +1,15 @@
-"""``reid query``: run a clip through the gallery's own pipeline and search the gallery."""
+"""``reid query``: a clip, a photo or a folder of crops through the gallery's own pipeline, then search.
+
+The source decides the route: a video clip is detected, tracked and embedded like an indexed
+video; a photo (a full frame) is detected and its largest person (or ``box``) embedded; a folder
+holds crops of one person (see :mod:`csip_reid.pipeline.query_sources`). The hits then go through
+:mod:`csip_reid.pipeline.query_post`: wall-clock filters, optional expansion with the best
+identity's members and k-reciprocal re-ranking, and grouping by person.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +26,19 @@ MODES = ("appearance", "skeleton", "fused")
 
 @dataclass
 class QueryResult:
-    """One query tracklet and its ranked hits."""
+    """One query tracklet, its ranked hits, the identity of each hit, and (grouped) the people."""
 
     query: dict[str, Any]
     hits: list[Any] = field(default_factory=list)
+    identities: dict[int, int | None] = field(default_factory=dict)
+    people: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "hits": [h.to_dict() for h in self.hits]}
+        hits = [{**h.to_dict(), "identity": self.identities.get(h.tracklet_id)} for h in self.hits]
+        out: dict[str, Any] = {"query": self.query, "hits": hits}
+        if self.people is not None:
+            out["people"] = self.people
+        return out
 
 
 def gallery_settings(gallery: Any, **overrides: Any) -> PipelineSettings:
@@ -75,60 +88,159 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
     return search_fused(gallery, t.embedding, np.asarray(skel, np.float32), k=top_k, mode=mode, weight=fuse_weight)
 
 
-def run_query(gallery_dir: str | Path, clip: str | Path, top_k: int = 10, track_id: int | None = None,
+def run_query(gallery_dir: str | Path, source: str | Path, top_k: int = 10, track_id: int | None = None,
               all_tracks: bool = False, mode: str = "appearance", fuse_weight: float = 0.5,
-              progress: bool = True, start_s: float | None = None, end_s: float | None = None,
+              progress: bool = False, start_s: float | None = None, end_s: float | None = None, *,
+              box: str | tuple | None = None, group: str | None = None, since: str | None = None,
+              until: str | None = None, expand: bool = False, rerank: bool = False,
               **overrides: Any) -> list[QueryResult]:
-    """Run ``clip`` (or its ``[start_s, end_s)`` part) through the gallery's pipeline; ranked hits per query."""
-    from csip_reid.core.video import VideoReader
+    """Search the gallery for the person in ``source``: a clip (or its ``[start_s, end_s)`` part), a
+    photo (largest person, or ``box``), or a folder of crops. ``group="person"`` adds ``people``."""
     from csip_reid.gallery.store import Gallery, embedder_info
     from csip_reid.pipeline.embed import create_embedder
     from csip_reid.pipeline.indexer import Pipeline
+    from csip_reid.pipeline.query_sources import folder_tracklet, is_image, parse_box, photo_tracklet
 
     if mode not in MODES:
         raise GalleryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    clip = str(clip)
-    reader = VideoReader(clip)  # fail early with a clear message on a bad clip
-    start = int(round((start_s or 0.0) * reader.fps))
-    end = None if end_s is None else int(round(end_s * reader.fps))
-    if end is not None and end <= start:
-        raise NoPersonError(f"empty time range {start_s}-{end_s} s")
+    if group not in (None, "person", "tracklet"):
+        raise GalleryError(f"unknown --group {group!r}; choose person or tracklet")
+    source = str(source)
+    kind = "folder" if Path(source).is_dir() else "image" if is_image(source) else "clip"
+    if kind != "clip" and mode != "appearance":
+        raise NoPersonError(f"--mode {mode} needs a clip (a skeleton is made from motion); photos and crop "
+                            "folders are searched by appearance")
+    box_ = parse_box(box)
+    from csip_reid.core.walltime import parse_time
+
+    for t in (since, until):
+        if t is not None:
+            parse_time(t)  # a bad time fails before any work
+    if kind == "clip":
+        from csip_reid.core.video import VideoReader
+
+        reader = VideoReader(source)  # fail early with a clear message on a bad clip
+        start = int(round((start_s or 0.0) * reader.fps))
+        end = None if end_s is None else int(round(end_s * reader.fps))
+        if end is not None and end <= start:
+            raise NoPersonError(f"empty time range {start_s}-{end_s} s")
+    elif not Path(source).exists():
+        raise NoPersonError(f"query {source} does not exist")
     gallery = Gallery.open(gallery_dir)
-    if len(gallery) == 0:
-        raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
-    settings = gallery_settings(gallery, **overrides)
-    embedder = create_embedder(settings.embedder, device=settings.device)
-    gallery.check_compatible(embedder_info(embedder))
-    pipe = Pipeline(settings, embedder=embedder)
-    tracklets = list(pipe.tracklets(clip, progress=progress, start=start, end=end))
-    queries = pick_queries(tracklets, track_id, all_tracks)
-    pipe.complete(queries)
-    results = []
     try:
+        if len(gallery) == 0:
+            raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
+        settings = gallery_settings(gallery, **overrides)
+        embedder = create_embedder(settings.embedder, device=settings.device)
+        gallery.check_compatible(embedder_info(embedder))
+        extra: dict[str, Any] = {"kind": kind}
+        if kind == "folder":
+            queries = [folder_tracklet(source)]
+            embedder.embed_tracklets(queries)
+        elif kind == "image":
+            detector = None
+            if box_ is None:
+                from csip_reid.pipeline.detect import create_detector
+
+                detector = create_detector(settings.detector, device=settings.device, conf=max(settings.detector_conf, 0.3))
+            t, facts = photo_tracklet(source, detector, box_)
+            extra.update(facts)
+            queries = [t]
+            embedder.embed_tracklets(queries)
+        else:
+            pipe = Pipeline(settings, embedder=embedder)
+            tracklets = list(pipe.tracklets(source, progress=progress, start=start, end=end))
+            queries = pick_queries(tracklets, track_id, all_tracks)
+            pipe.complete(queries)
+        results = []
         for t in queries:
-            q = t.summary()
-            q["video"] = str(Path(clip).resolve())
-            q["thumbnail"] = _save_query_thumb(t, clip)
-            results.append(QueryResult(q, search_tracklet(gallery, t, top_k, mode, fuse_weight)))
+            q = {**t.summary(), **extra, "video": str(Path(source).resolve())}
+            q["thumbnail"] = _save_query_thumb(t, source)
+            results.append(answer(gallery, t, q, top_k, mode=mode, fuse_weight=fuse_weight, group=group,
+                                  since=since, until=until, expand=expand, rerank=rerank))
     finally:
         gallery.close()
     return results
 
 
+def answer(gallery: Any, t: Tracklet, q: dict[str, Any], top_k: int, mode: str = "appearance",
+           fuse_weight: float = 0.5, group: str | None = None, since: str | None = None, until: str | None = None,
+           expand: bool = False, rerank: bool = False, exclude: int | None = None) -> QueryResult:
+    """Search one embedded query tracklet and post-process its hits (see the module docstring)."""
+    from csip_reid.pipeline import query_post as post
+
+    wide = since is not None or until is not None or group == "person" or rerank or exclude is not None
+    k = min(len(gallery), max(top_k * 10, 100)) if wide else top_k
+    hits = search_tracklet(gallery, t, k + (exclude is not None), mode, fuse_weight)
+    vec = np.asarray(t.embedding, np.float32)
+    if expand:
+        found = post.expansion(gallery, vec, [h for h in hits if h.tracklet_id != exclude])
+        if found is not None:
+            vec, q["expanded_with"] = found
+            hits = gallery.search(vec[None], k=k + (exclude is not None))[0]
+    if exclude is not None:
+        hits = [replace(h, rank=i) for i, h in enumerate((h for h in hits if h.tracklet_id != exclude), start=1)]
+    hits = post.within(hits, since, until)
+    if rerank:
+        hits = post.rerank(gallery, vec, hits[: max(top_k, 100)])
+    if group == "person":
+        identities, people = post.group_people(gallery, hits, top_k)
+        return QueryResult(q, hits[:top_k], identities, people)
+    from csip_reid.identity import identity_of
+
+    return QueryResult(q, hits[:top_k], identity_of(gallery, [h.tracklet_id for h in hits[:top_k]]))
+
+
+def run_query_tracklet(gallery_dir: str | Path, tracklet_id: int, top_k: int = 10, group: str | None = None,
+                       since: str | None = None, until: str | None = None, expand: bool = False,
+                       rerank: bool = False) -> QueryResult:
+    """"Find this person": search with a stored tracklet's vector; the tracklet itself is not a hit."""
+    from csip_reid.gallery.store import Gallery
+
+    with Gallery.open(gallery_dir) as gallery:
+        rec = gallery.get_tracklet(int(tracklet_id))
+        t = rec.to_tracklet()
+        q = {**t.summary(), "kind": "tracklet", "tracklet_id": rec.id, "thumbnail": rec.thumbnail or "",
+             "start_time": rec.start_time, "end_time": rec.end_time}
+        return answer(gallery, t, q, top_k, group=group, since=since, until=until, expand=expand, rerank=rerank,
+                      exclude=rec.id)
+
+
 def format_table(result: QueryResult) -> str:
-    """Plain-text ranked table for the terminal."""
+    """Plain-text ranked table for the terminal (people first when grouped)."""
     q = result.query
-    lines = [
-        f"query: {Path(q['video']).name} track {q['track_id']} frames {q['start_frame']}-{q['end_frame']} "
-        f"({_mmss(q['start_s'])}-{_mmss(q['end_s'])})",
-        f"{'rank':>4}  {'score':>6}  {'video':<32} {'camera':<14} {'track':>5}  {'frames':<13} {'time':<13}",
-    ]
+    kind = q.get("kind", "clip")
+    if kind == "clip":
+        head = (f"query: {Path(q['video']).name} track {q['track_id']} frames {q['start_frame']}-{q['end_frame']} "
+                f"({_mmss(q['start_s'])}-{_mmss(q['end_s'])})")
+    elif kind == "image":
+        head = f"query: photo {Path(q['video']).name} box {q.get('box')}"
+    elif kind == "folder":
+        head = f"query: {q['num_samples']} crops in {q['video']}"
+    else:
+        head = f"query: tracklet {q.get('tracklet_id')} of {Path(q['video']).name}"
+    if q.get("expanded_with"):
+        e = q["expanded_with"]
+        head += f"; expanded with identity {e['identity']} ({len(e['tracklets'])} tracklets)"
+    lines = [head]
+    if result.people is not None:
+        lines.append(f"{'person':>6}  {'score':>6}  {'seen':>4}  {'cameras':<24} {'first seen':<26} last seen")
+        for p in result.people:
+            who = "-" if p["identity"] is None else str(p["identity"])
+            cams = ", ".join(p["cameras"])
+            lines.append(f"{who:>6}  {p['score']:>6.3f}  {p['appearances']:>4}  {cams[:24]:<24} "
+                         f"{p['first_seen'] or '?':<26} {p['last_seen'] or '?'}"
+                         + (f"  ({p['name']})" if p.get("name") else ""))
+        lines.append("")
+    lines.append(f"{'rank':>4}  {'score':>6}  {'video':<32} {'camera':<14} {'track':>5}  {'person':>6}  "
+                 f"{'time':<13} wall-clock")
     for h in result.hits:
         name = Path(h.video).name
         name = name if len(name) <= 32 else "…" + name[-31:]
+        who = result.identities.get(h.tracklet_id)
         lines.append(
             f"{h.rank:>4}  {h.score:>6.3f}  {name:<32} {str(h.camera)[:14]:<14} {h.track_id:>5}  "
-            f"{f'{h.start_frame}-{h.end_frame}':<13} {f'{_mmss(h.start_s)}-{_mmss(h.end_s)}':<13}"
+            f"{'-' if who is None else who:>6}  {f'{_mmss(h.start_s)}-{_mmss(h.end_s)}':<13} {h.start_time or ''}"
         )
     if not result.hits:
         lines.append("  (no hits)")

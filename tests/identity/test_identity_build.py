@@ -29,7 +29,7 @@ def test_build_finds_people_across_cameras_with_automatic_threshold(tmp_path: Pa
     with g:
         rep = build_identities(g)
         assert rep["threshold_source"] == "known-different pairs" and rep["known_different_pairs"] == 30
-        assert "1.0% of them exceed" in rep["threshold_reason"] and 0.0 < rep["threshold"] < 0.9
+        assert "normal fit" in rep["threshold_reason"] and 0.0 < rep["threshold"] < 0.9
         assert (rep["tracklets"], rep["identities"], rep["multi"]) == (15, 5, 5)
         people_ = list_identities(g)
         assert _pure(_groups(g), truth) and [p["size"] for p in people_] == [3, 3, 3, 3, 3]
