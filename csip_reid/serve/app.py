@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 from csip_reid.core import __version__
 from csip_reid.core.errors import GalleryError, ReidError
 from csip_reid.serve import export, media, people
-from csip_reid.serve.search import decorate, query_clip, query_tracklet
+from csip_reid.serve.search import decorate, query_tracklet, query_upload, regroup
 from csip_reid.serve.security import TokenMiddleware
 from csip_reid.serve.state import GalleryState
 
@@ -157,25 +157,25 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         """Group the hits of an earlier ``/api/query`` answer by the identities stored now."""
         if not isinstance(result.get("hits"), list) or not isinstance(result.get("query"), dict):
             raise HTTPException(422, "send a /api/query answer: {query, hits}")
-        hits = [h for h in result["hits"] if isinstance(h, dict) and isinstance(h.get("tracklet_id"), int)]
-        return people.group_hits(state, {**result, "hits": hits})
+        return decorate(state, regroup(state, result))
 
     @app.post("/api/query", tags=["search"])
-    def api_query(file: UploadFile | None = File(None, description="A clip (or photo) of the person."),
+    def api_query(file: UploadFile | None = File(None, description="A clip or a photo of the person."),
                   tracklet_id: int | None = Form(None, description="Or: a tracklet of the gallery."),
                   top_k: int = Form(10), mode: str = Form("appearance"),
                   start_s: float | None = Form(None, description="Only this part of the clip: start (s)."),
-                  end_s: float | None = Form(None, description="End (s).")) -> dict[str, Any]:
-        """Search the gallery; returns what ``reid query --json`` prints, with media URLs per hit."""
+                  end_s: float | None = Form(None, description="End (s)."),
+                  since: str | None = Form(None, description="Only hits after this wall-clock time (ISO 8601)."),
+                  until: str | None = Form(None, description="Only hits before this time.")) -> dict[str, Any]:
+        """Search the gallery; returns what ``reid query --json --group person`` prints, plus media URLs."""
         if (file is None) == (tracklet_id is None):
             raise HTTPException(422, "send either a file or a tracklet_id")
+        since, until = since or None, until or None
         if tracklet_id is not None:
-            return people.group_hits(state, decorate(state, query_tracklet(state, tracklet_id, top_k, mode)))
+            return decorate(state, query_tracklet(state, tracklet_id, top_k, mode, since, until))
         up = media.save_upload(file.file, file.filename, max_bytes, temp)
         try:
-            if up.kind != "video":
-                raise media.UploadError("search by photo is not available in this version: upload a clip")
-            return people.group_hits(state, decorate(state, query_clip(state, up.path, top_k, mode, start_s, end_s)))
+            return decorate(state, query_upload(state, up.path, top_k, mode, start_s, end_s, since, until))
         finally:
             up.cleanup()
 

@@ -11,53 +11,12 @@ from typing import Any
 
 from csip_reid.core.errors import ReidError
 from csip_reid.gallery.store import Gallery
-from csip_reid.identity import identity_of, label, labels, list_identities
+from csip_reid.identity import identity_of, label, labels, list_identities  # noqa: F401 (identity_of: app)
 from csip_reid.serve.state import GalleryState
 
 
 class FeedbackError(ReidError):
     """A feedback request that names no action, or more than one."""
-
-
-def names_of(g: Gallery, ids: list[int]) -> dict[int, str | None]:
-    """``{identity id: name}`` of the given identities."""
-    if not ids or not g.has_identities:
-        return {}
-    rows = g.read(f"SELECT id, name FROM identities WHERE id IN ({','.join('?' * len(ids))})", ids)
-    return {int(i): n for i, n in rows}
-
-
-def group_hits(state: GalleryState, result: dict[str, Any]) -> dict[str, Any]:
-    """Give every hit its ``identity`` and add ``people``: the hits grouped by person, best first.
-
-    A hit that belongs to no identity is a person of its own (``identity`` None). Each person:
-    ``{"identity", "name", "score" (best hit), "appearances", "cameras", "first_seen", "last_seen",
-    "tracklets" (ids, best first)}``; times are wall-clock where the videos' start times are known.
-    """
-    g = state.gallery()
-    hits = result["hits"]
-    ident = identity_of(g, [h["tracklet_id"] for h in hits])
-    names = names_of(g, sorted({i for i in ident.values() if i is not None}))
-    people: dict[Any, dict[str, Any]] = {}
-    for h in hits:
-        iid = ident.get(h["tracklet_id"])
-        h["identity"] = iid
-        key = iid if iid is not None else f"t{h['tracklet_id']}"
-        p = people.setdefault(key, {"identity": iid, "name": names.get(iid) if iid is not None else None,
-                                    "score": h["score"], "appearances": 0, "cameras": [], "first_seen": None,
-                                    "last_seen": None, "tracklets": []})
-        p["appearances"] += 1
-        p["tracklets"].append(h["tracklet_id"])
-        if h["camera"] not in p["cameras"]:
-            p["cameras"].append(h["camera"])
-        if h.get("start_time"):
-            p["first_seen"] = min(filter(None, [p["first_seen"], h["start_time"]]))
-            p["last_seen"] = max(filter(None, [p["last_seen"], h.get("end_time")]))
-    result["people"] = sorted(people.values(), key=lambda p: -p["score"])
-    q = result["query"]
-    if q.get("tracklet_id") is not None:
-        q["identity"] = identity_of(g, [q["tracklet_id"]]).get(q["tracklet_id"])
-    return result
 
 
 def identities(state: GalleryState) -> list[dict[str, Any]]:

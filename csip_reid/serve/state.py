@@ -162,7 +162,7 @@ class GalleryState:
             "start_time": rec.start_time, "end_time": rec.end_time,
             "num_frames": rec.num_frames, "fps": v["fps"], "width": v["width"], "height": v["height"],
             "video_frames": v["num_frames"],
-            "sample_frames": [int(f) for f in rec.sample_frames], "has_thumbnail": rec.thumbnail is not None,
+            "sample_frames": [int(f) for f in rec.sample_frames], "thumbnail": rec.thumbnail,
             "has_skeleton": rec.skeleton is not None, "boxes": boxes,
             "box_columns": ["frame", "t", "x1", "y1", "x2", "y2"],
         }

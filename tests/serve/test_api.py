@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import LOBBY_START, PERSON2
+from conftest import DOOR_START, LOBBY_START, PERSON2
 
 from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
@@ -40,7 +40,7 @@ def test_gallery_videos_and_cameras(client, serve_gallery: Path, serve_material)
     assert by_name["broken.mp4"]["status"] == "failed" and by_name["broken.mp4"]["error"]
     assert sum(v["tracklets"] for v in videos) == info["num_tracklets"]
     page = client.get("/").text
-    assert "cam_door.mp4" in page and "failed" in page and "Search by clip" in page
+    assert "cam_door.mp4" in page and "failed" in page and "Search by photo or clip" in page
 
 
 def test_tracklet_boxes_match_the_store(client, serve_gallery: Path) -> None:
@@ -123,6 +123,22 @@ def test_query_by_uploaded_clip(client, serve_material) -> None:
     assert {body["hits"][0]["tracklet_id"], body["hits"][1]["tracklet_id"]} == set(p2.values())
     assert body["query"]["video"] == "uploaded clip" and body["query"]["thumbnail_data"].startswith("data:image/jpeg")
     assert "thumbnail" not in body["query"]  # no server path leaks to the client
+    # a photo: one frame of the query clip (the largest person in it is searched)
+    cap = cv2.VideoCapture(str(serve_material["query"]))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 80)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    photo = cv2.imencode(".jpg", frame)[1].tobytes()
+    r = client.post("/api/query", files={"file": ("still.bin", photo, "application/octet-stream")},
+                    data={"top_k": "4"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"]["kind"] == "image" and body["query"]["video"] == "uploaded photo"
+    assert body["hits"][0]["tracklet_id"] in set(p2.values())
+    assert body["people"] and all(set(p["hits"]) <= {h["tracklet_id"] for h in body["hits"]} for p in body["people"])
+    since = client.post("/api/query", data={"tracklet_id": str(p2["door"]), "since": DOOR_START})
+    assert {h["camera"] for h in since.json()["hits"]} <= {"door"}  # lobby recorded an hour before
     bad = client.post("/api/query", data={"tracklet_id": "1", "mode": "nonsense"})
     assert bad.status_code in (400, 422)
     both = client.post("/api/query", data={"tracklet_id": "1"}, files={"file": ("c.mp4", b"x", "video/mp4")})

@@ -73,6 +73,7 @@ def shot(page, name: str, tmp_path: Path) -> Path:
     out = Path(os.environ.get("REID_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path))
     return path
 
@@ -147,6 +148,24 @@ def test_search_by_clip_play_label_and_export(server, page, serve_material, tmp_
         assert hashlib.sha256(z.read(name)).hexdigest() == meta["sha256"], name
     for src in manifest["sources"]:
         assert hashlib.sha256(Path(src["path"]).read_bytes()).hexdigest() == src["sha256"]
+
+
+def test_search_by_photo(server, page, serve_material, tmp_path) -> None:
+    import cv2
+
+    url, _ = server
+    cap = cv2.VideoCapture(str(serve_material["query"]))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 80)
+    ok, frame = cap.read()
+    cap.release()
+    photo = tmp_path / "witness_photo.jpg"
+    cv2.imwrite(str(photo), frame)
+    page.goto(url + "/search")
+    page.set_input_files("#file", str(photo))
+    page.click("#search-button")
+    page.wait_for_selector(".person-group .hit", timeout=120_000)
+    assert "uploaded photo" in page.locator(".query-card").inner_text()
+    assert page.locator(".person-group").count() >= 1
 
 
 def test_person_page_timeline_plays(server, page, tmp_path) -> None:

@@ -22,7 +22,7 @@ SECRET = b"top secret, never served"
 TRAVERSALS = [
     "/media/video/..%2F..%2F..%2Fetc%2Fpasswd", "/media/video/%2Fetc%2Fpasswd", "/media/video/../../etc/passwd",
     "/media/video/1%2F..%2F..%2Fgallery.db", "/media/thumb/..%2Fgallery.db", "/media/thumb/%2e%2e%2fgallery.db",
-    "/media/thumb/1/../../gallery.db", "/media/crops/-1", "/media/video/1.0", "/media/video/%00",
+    "/media/thumb/1/../../gallery.db", "/media/crops/-1", "/media/video/%00",
     "/static/..%2F..%2Fapp.py", "/static/../app.py", "/static/%2e%2e/%2e%2e/app.py", "/static//etc/passwd",
     "/media/video//etc/passwd", "/api/tracklets/..%2F..%2Fgallery.db", "/api/export?tracklets=../../etc/passwd",
 ]

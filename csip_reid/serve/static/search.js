@@ -90,8 +90,8 @@ function personBlock(p, hitsById, anchor) {
   return el("li", { class: "person-group", dataset: { identity: p.identity === null ? "" : p.identity } },
     el("div", { class: "person-head" },
       el("b", {}, p.identity === null ? title : el("a", { href: `/person/${p.identity}` }, title)),
-      ` · best ${p.score.toFixed(3)} · ${p.appearances} appearance${p.appearances === 1 ? "" : "s"} · ${p.cameras.join(", ")}${seen}`),
-    el("ol", { class: "results" }, p.tracklets.map((id) => hitItem(hitsById.get(id), anchor))));
+      ` · best ${p.score.toFixed(3)} · ${p.appearances} appearance${p.appearances === 1 ? "" : "s"} in the gallery · ${p.cameras.join(", ")}${seen}`),
+    el("ol", { class: "results" }, (p.hits || p.tracklets).filter((id) => hitsById.has(id)).map((id) => hitItem(hitsById.get(id), anchor))));
 }
 
 function showQuery(q) {
@@ -99,7 +99,8 @@ function showQuery(q) {
   box.replaceChildren();
   const facts = q.source === "tracklet"
     ? `track ${q.track_id} of ${q.video.split(/[\\/]/).pop()} (${clock(q.start_s)}–${clock(q.end_s)})`
-    : `uploaded ${q.kind || "clip"}: the ${q.kind === "photo" ? "largest person" : "longest track"}${q.num_frames ? `, ${q.num_frames} frames` : ""}`;
+    : q.kind === "image" ? `uploaded photo: the largest of ${q.people_detected || 1} detected ${q.people_detected > 1 ? "people" : "person"}`
+    : `uploaded clip: the longest track, ${clock(q.start_s)}–${clock(q.end_s)}, ${q.num_frames} frames`;
   const img = q.source === "tracklet" ? `/media/crops/${q.tracklet_id}` : q.thumbnail_data;
   box.append(el("div", { class: "query-card card" }, img ? el("img", { src: img, alt: "query" }) : null,
     el("div", {}, el("b", {}, "Query: "), facts)));
@@ -112,7 +113,7 @@ function showResults(data) {
   updateExport();
   const anchor = anchorOf(data);
   const hitsById = new Map(data.hits.map((h) => [h.tracklet_id, h]));
-  const groups = data.people || data.hits.map((h) => ({ identity: null, score: h.score, appearances: 1, cameras: [h.camera], tracklets: [h.tracklet_id] }));
+  const groups = data.people || data.hits.map((h) => ({ identity: null, score: h.score, appearances: 1, cameras: [h.camera], hits: [h.tracklet_id] }));
   resultsList.replaceChildren(...groups.map((p) => personBlock(p, hitsById, anchor)));
   document.getElementById("results-bar").hidden = false;
   const n = data.people ? data.people.length : data.hits.length;
@@ -143,7 +144,11 @@ form.addEventListener("submit", (e) => {
   const file = document.getElementById("file").files[0];
   if (file) body.delete("tracklet_id"); else body.delete("file");
   if (!file && !body.get("tracklet_id")) { statusLine.textContent = "Choose a clip first."; return; }
-  for (const key of ["start_s", "end_s"]) if (!body.get(key)) body.delete(key);
+  for (const key of ["start_s", "end_s", "since", "until"]) if (!body.get(key)) body.delete(key);
+  for (const key of ["since", "until"]) {
+    const v = body.get(key);   // datetime-local: "2026-05-01T08:00" in UTC as the label says
+    if (v) body.set(key, `${v.length === 16 ? `${v}:00` : v}+00:00`);
+  }
   runSearch(body);
 });
 
