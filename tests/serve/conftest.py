@@ -16,15 +16,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from cli_helpers import OFFLINE_ARGS, cut_clip, run_reid  # noqa: E402
+from serve_testlib import DOOR_START, INTEL, LOBBY_START  # noqa: E402
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
-INTEL = "intel_one-by-one-person-detection.mp4"
-#: Frames of the Intel clip where its second person is on screen (test material README).
-PERSON2 = (230, 440)
-LOBBY_START = "2026-05-01T08:00:00+00:00"
-DOOR_START = "2026-05-01T09:00:00+00:00"
 
 
 @pytest.fixture(scope="session")

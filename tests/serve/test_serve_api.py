@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import DOOR_START, LOBBY_START, PERSON2
+from serve_testlib import DOOR_START, LOBBY_START, PERSON2
 
 from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
