@@ -123,8 +123,12 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     from csip_reid.core.video import iter_video_files
     from csip_reid.pipeline.indexer import Indexer
 
-    if not iter_video_files(paths):
+    files = iter_video_files(paths)
+    if not files:
         raise VideoError(f"no video files found in: {', '.join(paths)}")
+    from csip_reid.core.walltime import check_times
+
+    check_times(len(files), start_time, time_from_name)  # bad times fail before any work
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, device=device)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
@@ -183,7 +187,8 @@ def _seconds(text: str) -> float:
 @click.option("--since", help="Only hits seen from this wall-clock time on (ISO 8601).")
 @click.option("--until", help="Only hits seen up to this wall-clock time (ISO 8601).")
 @click.option("--expand", is_flag=True, help="Search again with the members of the best hit's identity.")
-@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top hits (see bench/README.md).")
+@click.option("--rerank", is_flag=True, help="k-reciprocal re-ranking of the top 100 hits; off by default: it did not help on mini-MARS "
+              "(bench/README.md, Identities).")
 @click.option("--detector", help="Override the gallery's detector (e.g. the same weights at a new path).")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")

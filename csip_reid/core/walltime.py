@@ -93,6 +93,21 @@ def time_from_name(path: str | Path, pattern: str) -> str | None:
         return None
 
 
+def check_times(num_videos: int, start_time: str | None, pattern: str | None) -> None:
+    """Validate ``reid index --start-time`` / ``--time-from-name`` before any work.
+
+    Raises:
+        ConfigError: A start time for several videos, a bad ISO time, or a bad pattern.
+    """
+    if start_time is not None:
+        if num_videos != 1:
+            raise ConfigError(f"--start-time names the start of one video; {num_videos} were given "
+                              "(use --time-from-name or `reid gallery set-time` for several)")
+        parse_time(start_time)
+    if pattern is not None:
+        time_from_name("x", pattern)
+
+
 def creation_time(path: str | Path) -> str | None:
     """The container's ``creation_time`` as UTC ISO text, or None when absent or unreadable."""
     path = Path(path)

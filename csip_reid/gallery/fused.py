@@ -34,7 +34,8 @@ def _hits_for(gallery: Any, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
         r = gallery.get_tracklet(int(tid))
         hits.append(Hit(rank=rank, score=float(sc), tracklet_id=r.id, video=r.video, video_name=r.video_name,
                         camera=r.camera, track_id=r.track_id, start_frame=r.start_frame, end_frame=r.end_frame,
-                        start_s=r.start_s, end_s=r.end_s, thumbnail=r.thumbnail))
+                        start_s=r.start_s, end_s=r.end_s, thumbnail=r.thumbnail, start_time=r.start_time,
+                        end_time=r.end_time))
     return hits
 
 

@@ -87,6 +87,8 @@ def _hit_dict(hit: Hit | Mapping[str, Any]) -> dict[str, Any]:
 
 def _hit_row(d: dict[str, Any]) -> str:
     span = f"{clock(d.get('start_s', 0))}–{clock(d.get('end_s', 0))}"
+    if d.get("start_time"):  # wall-clock times when the video's start is known
+        span += f" ({d['start_time']} – {d.get('end_time')})"
     frames = f"{d.get('start_frame', '')}–{d.get('end_frame', '')}"
     alt = f"rank {d.get('rank')} {d.get('video_name')} track {d.get('track_id')}"
     return (

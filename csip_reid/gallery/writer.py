@@ -18,6 +18,7 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.walltime import parse_time
 from csip_reid.gallery import thumbs
 from csip_reid.gallery.database import Database, norm_path
 from csip_reid.gallery.lock import WriterLock
@@ -69,6 +70,8 @@ class Writer:
         """Store one video and all its tracklets atomically (see ``Gallery.add_video``); returns its id."""
         self.begin()
         key = norm_path(path)
+        if start_time is not None:
+            start_time = parse_time(start_time)  # stored as ISO 8601 UTC
         tracklets = list(tracklets)
         rows = [self._tracklet_row(t, key) for t in tracklets]
         thumb_dir = f"{_slug(content_hash)}-{secrets.token_hex(4)}"

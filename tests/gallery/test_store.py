@@ -304,3 +304,14 @@ def test_failure_of_an_indexed_path_keeps_its_tracklets(gallery: Gallery) -> Non
     info = gallery.info()
     assert (info["num_videos"], info["num_tracklets"], info["num_failed"]) == (1, 4, 0)
     assert gallery.index.ntotal == 4
+
+
+def test_report_shows_wall_clock_times(gallery: Gallery, tmp_path: Path) -> None:
+    from csip_reid.gallery import write_report
+
+    vecs = unit_vectors(2)
+    add_video(gallery, "cam_w.mp4", vecs)
+    gallery.set_video_time("cam_w.mp4", "2024-05-01T08:00:00")
+    hits = gallery.search(vecs[0], k=2)[0]
+    html = write_report(tmp_path / "r.html", {"video": "q.mp4"}, hits).read_text()
+    assert f"({hits[0].start_time} – {hits[0].end_time})" in html and "2024-05-01T08:00:0" in html

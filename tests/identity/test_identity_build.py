@@ -165,3 +165,43 @@ def test_new_tracklet_ids_after_reindex_drop_their_memberships(tmp_path: Path) -
         g.remove_video("/videos/cam0/c0.mp4")
         assert sum(p["size"] for p in list_identities(g)) == n - 3
         assert np.all([p["cameras"] == ["cam1"] for p in list_identities(g)])
+
+
+def test_identities_survive_a_merge_and_start_times_travel(tmp_path: Path) -> None:
+    from csip_reid.gallery.merge import merge_galleries
+
+    g, truth = crowd_gallery(tmp_path / "g", num_people=3, cameras=2)
+    centres = people(3)
+    with g:
+        build_identities(g)
+        before = _groups(g)
+    with Gallery.create(tmp_path / "other", fake_info()) as o:
+        ts = [sighting(centres[p], "c7.mp4", "cam7", p + 1, 5.0 + p, 40.0 + p, seed=700 + p) for p in range(3)]
+        add(o, "c7.mp4", "cam7", ts, start_time="2024-05-01T10:00:00")
+    merge_galleries(tmp_path / "g", [tmp_path / "other"], progress=False)
+    with Gallery.open(tmp_path / "g") as g:
+        assert _groups(g) == before  # the merged tracklets wait for the next build
+        assert [v["start_time"] for v in g.videos() if v["camera"] == "cam7"] == ["2024-05-01T10:00:00+00:00"]
+        rep = build_identities(g)
+        assert rep["attached"] == 3 and rep["identities"] == 3
+        assert all(len(p["cameras"]) == 3 for p in list_identities(g))
+
+
+def test_a_label_interrupted_half_way_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import importlib
+
+    labels_mod = importlib.import_module("csip_reid.identity.labels")  # the name `labels` is the function
+
+    g, truth = crowd_gallery(tmp_path / "g", num_people=3, cameras=2)
+    with g:
+        build_identities(g)
+        before = _groups(g)
+        t = sorted(x for x, p in truth.items() if p == 0)  # one person in two cameras
+
+        def crash(*args, **kwargs):
+            raise KeyboardInterrupt  # Ctrl-C after the label row was inserted, before its effect
+
+        monkeypatch.setattr(labels_mod, "_apply", crash)
+        with pytest.raises(KeyboardInterrupt):
+            label(g, t[0], same_as=t[1])
+        assert labels(g) == [] and _groups(g) == before

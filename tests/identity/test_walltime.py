@@ -63,3 +63,22 @@ def test_creation_time_from_the_mp4_header(tmp_path: Path) -> None:
     assert creation_time(tmp_path / "missing.mp4") is None
     (tmp_path / "junk.mp4").write_bytes(b"\0\0\0\x08junk" * 3)
     assert creation_time(tmp_path / "junk.mp4") is None
+
+
+def test_index_time_options_fail_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from csip_reid.cli import main
+
+    for i in range(2):
+        _mp4(tmp_path / f"v{i}.mp4")
+    cases = [(["--start-time", "2024-05-01T08:00:00"], "names the start of one video; 2 were given"),
+             (["--time-from-name", "cam_%H%M"], "no year")]
+    for extra, message in cases:
+        r = CliRunner().invoke(main, ["index", str(tmp_path / "v0.mp4"), str(tmp_path / "v1.mp4"), "--gallery",
+                                      str(tmp_path / "g"), *extra])
+        assert r.exit_code == 2 and message in r.output, r.output
+    r = CliRunner().invoke(main, ["index", str(tmp_path / "v0.mp4"), "--gallery", str(tmp_path / "g"),
+                                  "--start-time", "noon"])
+    assert r.exit_code == 2 and "not an ISO 8601 time" in r.output
+    assert not (tmp_path / "g").exists()
