@@ -113,6 +113,9 @@ def test_search_by_clip_play_label_and_export(server, page, serve_material, tmp_
                                f" && Number(document.querySelector('#player').dataset.drawn) > {drawn}", timeout=30_000)
         span_start = float(player.get_attribute("data-span-start"))
         span_end = float(player.get_attribute("data-span-end"))
+        # a codec failure may surface after the first frame (then frame mode takes over): let it settle
+        page.wait_for_function("() => { const p = document.querySelector('#player').dataset;"
+                               " return Number(p.time) >= Number(p.spanStart) - 0.2; }", timeout=15_000)
         t = float(player.get_attribute("data-time"))
         assert span_start - 0.2 <= t <= span_end + 1.0, (camera, t, span_start, span_end)
         lit = page.evaluate("""() => { const c = document.querySelector('#overlay');

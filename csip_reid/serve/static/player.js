@@ -88,6 +88,8 @@ class ReidPlayer {
 
   fallBack() {
     if (this.mode === "frames") return;
+    // keep the clock where the video was, so the box and the span cursor do not jump back to 0
+    this.frameTime = this.video.currentTime || (this.track ? this.track.start_s : 0);
     this.setMode("frames");
     this.info.textContent += " · this browser cannot decode the file's codec: showing frames decoded by the server";
   }
