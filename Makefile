@@ -16,7 +16,7 @@ export REID_TEST_DATA
 STAMP := $(VENV)/.installed
 MMPOSE_STAMP := $(VENV)/.mmpose-installed
 
-.PHONY: install mmpose test demo lint bench clean
+.PHONY: install mmpose chromium test demo lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q $(TORCH_PKGS)
-	$(PIP) install -q -e '.[dev,export,ray]'
+	$(PIP) install -q -e '.[dev,export,ray,serve,browser-tests]'
 	@touch $@
 
 install: $(STAMP)
@@ -36,7 +36,13 @@ $(MMPOSE_STAMP): $(STAMP) scripts/install_mmpose.sh
 
 mmpose: $(MMPOSE_STAMP)
 
-test: $(STAMP) $(MMPOSE_STAMP)
+# The browser tests of `reid serve` drive Debian's chromium (playwright cannot download one here).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed: the browser tests will be skipped"
+
+test: $(STAMP) $(MMPOSE_STAMP) chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)

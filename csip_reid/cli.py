@@ -325,5 +325,9 @@ from csip_reid.cli_identity import register as _register_identity  # noqa: E402
 
 _register_identity(main)
 
+from csip_reid.cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -62,6 +62,8 @@ def main() -> int:
     print(f"\nindexing took {t_index:.1f}s; total {time.perf_counter() - t0:.1f}s")
     print(f"query clip: {clip}  (frames {start}-{end} of {src.name})")
     print(f"open the report: {report.resolve()}")
+    print("\nreview the gallery in a browser (search, play, label, export evidence):")
+    print(f"  reid serve --gallery {gallery.resolve()}")
     return 0
 
 
