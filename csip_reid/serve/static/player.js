@@ -206,3 +206,10 @@ class ReidPlayer {
 }
 
 const reidPlayer = new ReidPlayer(document.getElementById("player"));
+
+// Lists of appearances (video and person pages): a row's Play button, or a timeline segment,
+// opens that tracklet in the player.
+document.querySelectorAll("[data-tracklet]").forEach((el) => {
+  const target = el.classList.contains("seg") ? el : el.querySelector(".play");
+  if (target) target.addEventListener("click", () => reidPlayer.open(Number(el.dataset.tracklet)));
+});
