@@ -229,34 +229,6 @@ class Index(Stage):
         self.indexer = None
 
 
-class UltralyticsTrack(Stage):
-    """ultralytics' ``model.track`` loop (stream, person class, ByteTrack), as users write it.
-
-    Their predictor sets torch's thread count when it is built (on the warm-up video); the count
-    seen inside the loop is recorded and the previous count restored after each video.
-    """
-
-    def __init__(self, name: str, weights: Path) -> None:
-        from ultralytics import YOLO
-
-        super().__init__(name)
-        self.model = YOLO(str(weights))
-
-    def video(self, path: Path) -> tuple[int, int]:
-        from csip_reid.core.ultralytics_env import keep_torch_threads
-
-        seen: Counter[int] = Counter()
-        frames = 0
-        with keep_torch_threads():
-            for r in self.model.track(source=str(path), stream=True, classes=[0], tracker="bytetrack.yaml",
-                                      verbose=False):
-                frames += 1
-                self.threads = min(self.threads, torch_threads())
-                if r.boxes is not None and r.boxes.is_track:
-                    seen.update(r.boxes.id.int().tolist())
-        return frames, sum(n >= 5 for n in seen.values())
-
-
 def run_stages(stages: Sequence[Stage], videos: Sequence[Path], runs: int) -> dict[str, dict[str, Any]]:
     """Time every stage on every video, ``runs`` times, interleaved; medians per stage.
 
@@ -357,8 +329,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="frames of the first video for the ultralytics comparison (0: skip it)")
     p.add_argument("--lengths", default="50,1000", help="tracklet lengths for the per-tracklet table ('': skip)")
     p.add_argument("--scan-videos", nargs="*", type=Path,
-                   help=f"videos (full length) for the adaptive-vs-full scan table (default: {INTEL} and "
-                        "mmtracking_demo.mp4; none given: skip it)")
+                   help=f"videos (full length) for the adaptive-vs-full scan table (default: {INTEL}, "
+                        "mmtracking_demo.mp4 and the other short clips; none given: skip it)")
     p.add_argument("--main", action=argparse.BooleanOptionalAction, default=True,
                    help="the main table (--no-main: only the other tables)")
     return p.parse_args(argv)
@@ -406,11 +378,13 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"detector {args.detector}; embedder {args.embedder}; {args.runs} runs")
         detector = throughput(args, videos, tmp) if args.main else None
         if args.ultra_frames > 0:
+            from ultralytics_rows import compare_ultralytics
+
             compare_ultralytics(videos[0], args, tmp)
         if args.lengths and detector is not None:
             tracklet_cost(args, videos[0], detector, tmp)
-        scan_videos = ([DATA / "videos" / n for n in (INTEL, "mmtracking_demo.mp4")] if args.scan_videos is None
-                       else args.scan_videos)
+        scan_videos = ([DATA / "videos" / n for n in (INTEL, "mmtracking_demo.mp4", *SHORT[:-1])]
+                       if args.scan_videos is None else args.scan_videos)
         if scan_videos:
             from scan_rows import scan_table
 
@@ -450,31 +424,6 @@ def throughput(args: argparse.Namespace, videos: Sequence[Path], tmp: Path) -> A
                 ["stage", "frames/s", "tracklets", "wall s", "wall ratio", "CPU s", "CPU ratio", "target",
                  "torch threads (min)"], rows)
     return detector
-
-
-def compare_ultralytics(video: Path, args: argparse.Namespace, tmp: Path) -> None:
-    """ultralytics' ``model.track`` beside our detection + tracking of the same random model."""
-    import numpy as np
-
-    from csip_reid.pipeline.detect import create_detector
-    from csip_reid.pipeline.settings import PipelineSettings
-
-    clip = trimmed(video, args.ultra_frames, tmp)
-    weights = random_yolo("yolo11n.yaml", tmp / "yolo11n_random.pt")
-    base = PipelineSettings()
-    ours = create_detector(f"ultralytics:{weights}", conf=base.detector_conf, batch_size=base.detector_batch)
-    theirs = UltralyticsTrack("ultralytics model.track", weights)
-    theirs.video(clip)  # warm-up: builds their predictor (which resets torch's thread count)
-    theirs.threads = 10**6
-    ours.detect([np.zeros((432, 768, 3), np.uint8)])
-    res = run_stages([theirs, DetectTrack("ours: detect + track", ours)], [clip], args.runs)
-    ref = res[theirs.name]
-    rows = [[k, f"{r['frames'] / r['wall']:.1f}", f"{r['wall']:.1f}", f"{r['wall'] / ref['wall']:.2f}x",
-             f"{r['cpu']:.1f}", f"{r['cpu'] / ref['cpu']:.2f}x", r["threads"]] for k, r in res.items()]
-    print_table(f"ultralytics' own tracking loop vs ours (random-init yolo11n, {args.ultra_frames} frames of "
-                f"{video.name}, imgsz 640, conf 0.1, ByteTrack; theirs batch 1, ours batch "
-                f"{ours.batch_size})",
-                ["loop", "frames/s", "wall s", "wall ratio", "CPU s", "CPU ratio", "torch threads (min)"], rows)
 
 
 def tracklet_cost(args: argparse.Namespace, video: Path, detector: Any, tmp: Path) -> None:

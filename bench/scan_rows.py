@@ -1,7 +1,7 @@
 """The adaptive-scan rows of ``bench/index_throughput.py``: ``--scan adaptive`` against ``--scan full``.
 
-For each scan video (default: the Intel clip at full length, then the crowd clip
-``mmtracking_demo.mp4``), times, interleaved and median of ``--runs``:
+For each scan video (default: the Intel clip at full length, the crowd clip ``mmtracking_demo.mp4``,
+then the other real test videos), times, interleaved and median of ``--runs``:
 
 * decoding alone (the physical limit of an adaptive scan on this machine),
 * ``reid index --scan full`` and ``reid index --scan adaptive`` (``Indexer.index_video`` into a
@@ -10,7 +10,8 @@ For each scan video (default: the Intel clip at full length, then the crowd clip
 and prints frames/s, frames detected, tracklets, the speed-up of adaptive over full, adaptive's
 time over decoding alone, and the IoU coverage: for every full-scan tracklet, the share of its
 frames on which the best-matching adaptive tracklet has a box with IoU >= 0.5 (interpolated boxes
-included), read back from the two galleries.
+included), read back from the two galleries. Targets: 3x on the Intel clip, never slower on the
+others; nothing lost on any (no more tracklets than the full scan, coverage >= 0.9).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 TARGET_SPEEDUP = 3.0
+#: Share of a full-scan tracklet's frames an adaptive box must cover (IoU >= 0.5).
+MIN_COVERAGE = 0.9
 
 
 def scan_stages(args: Any, tmp: Path) -> tuple[Any, Any, Any]:
@@ -81,10 +84,11 @@ def scan_table(args: Any, videos: list[Path], tmp: Path) -> None:
         n_full, n_ada, cover = coverage_of(full.folder, ada.folder)
         f, a, d = res[full.name], res[ada.name], res[decode.name]
         speedup, cpu_speedup = f["wall"] / a["wall"], f["cpu"] / a["cpu"]
-        goal = 1.0 if "mmtracking" in video.name else TARGET_SPEEDUP
+        goal = TARGET_SPEEDUP if "intel" in video.name else 1.0  # the brief's 3x is for the Intel clip
         name = "never slower" if goal == 1.0 else f">= {goal:.0f}x"
+        kept = n_ada <= n_full and cover >= MIN_COVERAGE
         target = (f"{name}: {'met' if speedup >= goal else 'MISSED'} (CPU {cpu_speedup:.2f}x: "
-                  f"{'met' if cpu_speedup >= goal else 'MISSED'})")
+                  f"{'met' if cpu_speedup >= goal else 'MISSED'}); nothing lost: {'met' if kept else 'MISSED'}")
         for stage, r, detected in ((decode, d, 0), (full, f, full.detected), (ada, a, ada.detected)):
             extra = ["", "", "", ""]
             if stage is ada:

@@ -151,15 +151,13 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     if executor == "local" and (ray_address or workers or gpus_per_worker):
         raise click.UsageError("--ray-address, --workers and --gpus-per-worker need --executor ray")
     if executor == "ray":
-        if start_time or time_from_name:
-            raise click.UsageError("--start-time/--time-from-name are not supported with --executor ray yet "
-                                   "(start times come from the containers); set them with `reid gallery set-time`")
         from csip_reid.distributed import RayIndexer, RayOptions
 
         indexer: Any = RayIndexer(gallery_dir, settings, RayOptions(
             address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
             gpus_per_worker=gpus_per_worker), progress=not quiet, log=log)
-        summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from)
+        summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from,
+                                start_time=start_time, time_from_name=time_from_name)
     else:
         indexer = Indexer(gallery_dir, settings, progress=not quiet, log=log)
         summary = indexer.index(paths, camera=camera, force=force, camera_from=camera_from,

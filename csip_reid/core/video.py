@@ -54,10 +54,15 @@ class VideoReader:
         start: First frame index to yield.
         end: Frame index to stop before (exclusive); ``None`` reads to the end.
         prefetch: If > 0, decode in a background thread into a queue of at most this many frames.
-            Exceptions raised while decoding are re-raised in the consuming thread.
+            Exceptions raised while decoding are re-raised in the consuming thread. With
+            ``select`` the thread runs in lockstep with the consumer instead (see ``select``).
         select: Optional ``select(frame_index) -> bool``, asked for each frame the stride keeps once
             it is decoded (grabbed): False leaves it unconverted (it costs only its decode) and does
-            not yield it. Called in the decoding thread, in frame order (adaptive scanning).
+            not yield it. Called in the decoding thread, in frame order (adaptive scanning). With
+            ``prefetch`` it is only called while the consumer waits for its next frame, i.e. after
+            the consumer has finished with every frame yielded before; so ``select`` may depend on
+            what the consumer made of those frames, and the answers do not depend on timing. The
+            thread still decodes (grabs) the next frame while the consumer works on the last one.
 
     Attributes:
         fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
@@ -97,6 +102,7 @@ class VideoReader:
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
+        self._demand: Demand | None = None
 
         cap = self._open()
         try:
@@ -157,6 +163,10 @@ class VideoReader:
                 f"{self.failed_frames} failed mid-file): the file looks truncated or damaged")
 
     def __iter__(self) -> Iterator[Frame]:
+        self._demand = None
+        if self.prefetch > 0 and self.select is not None:
+            self._demand = Demand()
+            return prefetched(self._frames(), 1, demand=self._demand)
         if self.prefetch > 0:
             return prefetched(self._frames(), self.prefetch)
         return self._frames()
@@ -181,6 +191,8 @@ class VideoReader:
                 else:
                     ok, frame = cap.grab(), None
                     if ok and wanted:  # asked only for frames that decoded
+                        if self._demand is not None and not self._demand.wait():
+                            break  # the consumer stopped
                         wanted = bool(self.select(index))
                         if wanted:
                             ok, frame = cap.retrieve()
@@ -198,6 +210,8 @@ class VideoReader:
                 self.frames_read += 1
                 last_ok = index
                 if wanted:
+                    if self._demand is not None:
+                        self._demand.spend()
                     yield index, index / self.fps, frame
             if self.end is None and self.frame_count:
                 self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
@@ -208,15 +222,47 @@ class VideoReader:
             cap.release()
 
 
-def prefetched(items: Iterator[T], size: int) -> Iterator[T]:
+class Demand:
+    """The consumer's requests for items, as seen by a producer thread (lockstep prefetching).
+
+    The consumer calls :meth:`request` each time it asks for the next item; the producer calls
+    :meth:`wait` before a decision that must see everything the consumer did with the items before,
+    and :meth:`spend` when it hands an item over. :meth:`stop` releases a waiting producer.
+    """
+
+    def __init__(self) -> None:
+        self._requests = threading.Semaphore(0)
+        self._held = False
+        self.stopped = threading.Event()
+
+    def request(self) -> None:
+        self._requests.release()
+
+    def wait(self) -> bool:
+        """Block until the consumer waits for an item; False when it stopped instead."""
+        while not self._held:
+            if self.stopped.is_set():
+                return False
+            self._held = self._requests.acquire(timeout=0.1)
+        return True
+
+    def spend(self) -> None:
+        self._held = False
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def prefetched(items: Iterator[T], size: int, demand: Demand | None = None) -> Iterator[T]:
     """Run the iterator ``items`` in a daemon thread, ``size`` items ahead of the consumer.
 
     An exception raised by ``items`` is re-raised in the consumer after the items before it.
     Closing the returned generator (e.g. ``break`` in a ``for`` loop) stops the thread and closes
-    ``items``.
+    ``items``. With ``demand`` (shared with the producer, see :class:`Demand`) each request of the
+    consumer is signalled to the producer before the consumer waits for the item.
     """
     q: queue.Queue = queue.Queue(maxsize=max(1, size))
-    stop = threading.Event()
+    stop = demand.stopped if demand is not None else threading.Event()
     done = object()
 
     def put(item: object) -> bool:
@@ -246,6 +292,8 @@ def prefetched(items: Iterator[T], size: int) -> Iterator[T]:
     thread.start()
     try:
         while True:
+            if demand is not None:
+                demand.request()
             item = q.get()
             if item is done:
                 break

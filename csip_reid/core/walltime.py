@@ -17,6 +17,7 @@ import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +107,31 @@ def check_times(num_videos: int, start_time: str | None, pattern: str | None) ->
         parse_time(start_time)
     if pattern is not None:
         time_from_name("x", pattern)
+
+
+def video_start_time(path: str | Path, start_time: str | None = None, pattern: str | None = None,
+                     log: Callable[[str], None] | None = None) -> str | None:
+    """The wall-clock start of a video, by the rule of ``reid index``.
+
+    ``start_time`` (``--start-time``) wins; else the time ``pattern`` (``--time-from-name``) reads
+    from the file name; else the container's ``creation_time``; else None (unknown).
+
+    Args:
+        path: The video file.
+        start_time: Explicit start, ISO 8601.
+        pattern: strftime-style pattern of the start in the file stem.
+        log: Told, in one line, when the name does not match ``pattern``.
+    """
+    if start_time:
+        return parse_time(start_time)
+    if pattern:
+        found = time_from_name(path, pattern)
+        if found:
+            return found
+        if log is not None:
+            log(f"{Path(path).name}: name does not match --time-from-name {pattern!r}; "
+                "trying the container's creation time")
+    return creation_time(path)
 
 
 def creation_time(path: str | Path) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,16 +34,18 @@ class Driver:
         fingerprint: The embedder fingerprint (skip test).
         progress: Show the bar.
         log: One line of text per event.
+        start_of: A video's wall-clock start (ISO 8601 or None), recorded when it is merged.
     """
 
     def __init__(self, ray: Any, gallery: Any, actors: list[Any], fingerprint: str, progress: bool,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], start_of: Callable[[str], str | None] = lambda path: None) -> None:
         self.ray = ray
         self.gallery = gallery
         self.actors = actors
         self.fingerprint = fingerprint
         self.progress = progress
         self.log = log
+        self.start_of = start_of
         self._shards: dict[str, Any] = {}
 
     # -- before the run ----------------------------------------------------------------------
@@ -62,7 +65,8 @@ class Driver:
                 src = self._shard(str(shard))
                 for video in src.indexed_videos():
                     if video["path"] in wanted and not self.gallery.is_indexed(video["content_hash"]):
-                        outcome, n = merge_video(self.gallery, src, video)
+                        outcome, n = merge_video(self.gallery, src, video,
+                                                 start_time=self.start_of(video["path"]))
                         if outcome == "added":
                             stats = video.get("stats") or {}
                             summary.results.append(VideoResult(
@@ -91,30 +95,37 @@ class Driver:
         from tqdm import tqdm
 
         ray = self.ray
-        frames = {p: _frame_count(p) for p, _ in jobs}
-        bar = tqdm(total=sum(frames.values()), unit="frame", disable=not self.progress, dynamic_ncols=True)
+        frames: dict[str, int] = {}  # frame counts, read in a thread (10,000 files on shared storage take a while)
+        counter = threading.Thread(target=lambda: frames.update((p, _frame_count(p)) for p, _ in jobs),
+                                   name="frame-count", daemon=True)
+        counter.start()
+        bar = tqdm(total=0, unit="frame", disable=not self.progress, dynamic_ncols=True)
         pending = deque(jobs)
-        idle = list(range(len(self.actors)))
         running: dict[Any, tuple[int, str]] = {}
         finished_frames = 0
         done = len(summary.results)
+
+        def hand_out(k: int) -> None:
+            if pending:
+                path, cam = pending.popleft()
+                running[self.actors[k].index_video.remote(path, cam, force)] = (k, path)
+
         try:
-            while pending or running:
-                while idle and pending:
-                    k = idle.pop(0)
-                    path, cam = pending.popleft()
-                    running[self.actors[k].index_video.remote(path, cam, force)] = (k, path)
+            for k in range(len(self.actors)):
+                hand_out(k)
+            while running:
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
                 for ref in ready:
                     k, path = running.pop(ref)
-                    idle.append(k)
+                    hand_out(k)  # the actor starts its next video while this process merges the last
                     res = self._finish(ref, path, force)
                     summary.results.append(res)
-                    finished_frames += frames.get(path, 0)
+                    finished_frames += frames.get(path) or _frame_count(path)
                     done += 1
                 live = self._live_frames([k for k, _ in running.values()])
                 bar.set_description(f"videos {done}/{total_videos}", refresh=False)
-                bar.n = min(bar.total or 0, finished_frames + live) if bar.total else 0
+                bar.total = sum(list(frames.values()))
+                bar.n = min(bar.total, finished_frames + live)
                 bar.refresh()
         finally:
             bar.close()
@@ -144,7 +155,8 @@ class Driver:
         if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
             self.log(f"skip {path}: the same content was indexed from another path")
             return VideoResult(path, "skipped")
-        merge_video(self.gallery, src, video, replace=True)  # one transaction; replaces the path
+        # one transaction; replaces the path
+        merge_video(self.gallery, src, video, replace=True, start_time=self.start_of(path))
         if res.status == "empty":
             self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
         res.seconds += time.perf_counter() - t0

@@ -97,12 +97,19 @@ class RayIndexer:
 
     # -- the run -----------------------------------------------------------------------------
     def index(self, paths: Sequence[str | Path], camera: str | None = None, force: bool = False,
-              camera_from: str = "stem") -> IndexSummary:
-        """Index every video under ``paths``; the summary is the local executor's."""
-        from csip_reid.core.video import iter_video_files
+              camera_from: str = "stem", start_time: str | None = None,
+              time_from_name: str | None = None) -> IndexSummary:
+        """Index every video under ``paths``; arguments and summary are the local executor's.
 
-        ray = _import_ray()
+        Start times (``start_time`` for one video, ``time_from_name``, else the container's tag)
+        are read here, on the driver, and recorded when each video is merged.
+        """
+        from csip_reid.core.video import iter_video_files
+        from csip_reid.core.walltime import check_times, video_start_time
+
         files = [str(Path(f).resolve()) for f in iter_video_files(paths)]
+        check_times(len(files), start_time, time_from_name)
+        ray = _import_ray()
         summary = IndexSummary()
         t0 = time.perf_counter()
         started_ray = self._init_ray(ray)
@@ -112,14 +119,19 @@ class RayIndexer:
             from csip_reid.distributed.driver import Driver
             from csip_reid.gallery.store import Gallery
 
+            # the actors start (a process each, imports, models) while this process checks the gallery
+            actors.extend(self._actor(ray, k) for k in range(self._worker_count(ray, len(files))))
             record = self._embedder_record()
             gallery = Gallery.open_or_create(self.root, record)
             gallery._writer.begin()  # take the writer lock now: one driver per gallery
-            driver = Driver(ray, gallery, actors, record["fingerprint"], self.progress, self.log)
+            driver = Driver(ray, gallery, actors, record["fingerprint"], self.progress, self.log,
+                            start_of=lambda p: video_start_time(p, start_time, time_from_name, self.log))
             todo = driver.resume(files, force, summary)
             jobs = [(f, camera_for(f, camera, camera_from)) for f in todo]
+            for extra in actors[max(1, len(jobs)):]:  # fewer videos left than actors started
+                ray.kill(extra, no_restart=True)
+            del actors[max(1, len(jobs)):]
             if jobs:
-                actors.extend(self._actor(ray, k) for k in range(self._worker_count(ray, len(jobs))))
                 theirs = ray.get(actors[0].embedder_record.remote())["fingerprint"]
                 if theirs != record["fingerprint"]:
                     raise ConfigError(f"the Ray workers build embedder {theirs}, this machine "

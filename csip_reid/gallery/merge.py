@@ -16,6 +16,7 @@ can be rerun:
 from __future__ import annotations
 
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import cv2
@@ -55,7 +56,8 @@ def merge_galleries(dest: str | Path, sources: list[str | Path], progress: bool 
             s.close()
 
 
-def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool = False) -> tuple[str, int]:
+def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool = False,
+                start_time: str | None | EllipsisType = ...) -> tuple[str, int]:
     """Copy one indexed video of ``src`` (a row of ``src.indexed_videos()``) into ``dst`` atomically.
 
     Args:
@@ -64,6 +66,8 @@ def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool
         video: The video's stored facts, as :meth:`Gallery.indexed_videos` lists them.
         replace: Copy even if ``dst`` holds this content or other content at this path (the copy
             replaces it in the same transaction), as ``reid index --force`` does.
+        start_time: The video's wall-clock start in ``dst`` (ISO 8601 or None); default: the
+            source's.
 
     Returns:
         ``(outcome, tracklets copied)``; outcome is ``"added"``, ``"skipped"`` (the destination
@@ -84,7 +88,8 @@ def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool
         items.append(t)
     dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
                   num_frames=video["num_frames"], width=video["width"], height=video["height"],
-                  stats=video["stats"], start_time=video.get("start_time"))
+                  stats=video["stats"],
+                  start_time=video.get("start_time") if start_time is ... else start_time)
     return "added", len(items)
 
 

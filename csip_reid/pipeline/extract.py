@@ -2,8 +2,8 @@
 
 Frames are decoded, detected in batches of ``detector.batch_size``, and tracked one by one; each
 tracklet is yielded as soon as its track is lost for good (or at the end of the video), so memory
-does not grow with the video's length. ``scan="full"`` detects every frame (decoded in a background
-thread); ``scan="adaptive"`` detects only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks
+does not grow with the video's length. Both scans decode in a background thread. ``scan="full"``
+detects every frame; ``scan="adaptive"`` detects only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks
 for (motion onsets and keyframes), grabs the other frames without converting them, and
 interpolates the boxes between keyframes of each finished tracklet.
 """
@@ -172,12 +172,14 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
                       builder_opts: dict[str, Any] | None, tracker_opts: dict[str, Any] | None, progress: bool,
                       batch: int, start: int, end: int | None, stats: ExtractStats, config: ScanConfig,
                       t0: float) -> Iterator[Tracklet]:
-    """The adaptive scan of :func:`extract_tracklets` (same arguments; decoding in this thread).
+    """The adaptive scan of :func:`extract_tracklets` (same arguments).
 
-    Decoding stays in the consuming thread and each detected frame is detected at once (``batch``
-    is not used): which frame is converted and detected next depends on the tracks found so far,
-    and deciding it here, in frame order, keeps the scan deterministic and independent of the
-    detector's batch size.
+    Each detected frame is detected at once (``batch`` is not used): which frame is converted and
+    detected next depends on the tracks found so far, and deciding it in frame order keeps the scan
+    deterministic and independent of the detector's batch size. A background thread decodes in
+    lockstep with this one (``VideoReader(select=..., prefetch=1)``): it grabs the next frame while
+    this thread detects and tracks the last one, and asks the policy about it only once this thread
+    is done, so the decisions are the same as without the thread.
     """
     policy_box: list[ScanPolicy] = []
     scanned = [0]
@@ -186,7 +188,7 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
         scanned[0] += 1
         return policy_box[0].wants((index - start) // stride)
 
-    reader = VideoReader(path, stride=stride, start=start, end=end, select=select)
+    reader = VideoReader(path, stride=stride, start=start, end=end, select=select, prefetch=1)
     stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
     stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
     rate = reader.fps / stride
@@ -199,10 +201,23 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
     builder = TrackletBuilder(str(path), camera or path.stem, min_frames=min(2, min_frames), **opts)
     max_gap = 2 * policy.max_interval * stride  # one keyframe missed still counts as a gap to fill
 
+    looked = bytearray()  # 1 for each frame (from ``start``) the detector ran on or that aged tracks
+
+    def mark(index: int) -> None:
+        i = index - start
+        if i >= len(looked):
+            looked.extend(bytes(max(i + 1 - len(looked), 4096)))
+        looked[i] = 1
+
     def finished(tracklets: list[Tracklet]) -> Iterator[Tracklet]:
         for t in tracklets:
+            seen = t.frames
             t = fill_gaps(t, max_gap, stride)
-            if len(t) < min_frames:
+            # min_frames counts what a full scan would have seen: the tracked frames plus the filled-in
+            # frames the scan skipped, not filled-in frames where the detector ran and missed the person
+            filled = np.setdiff1d(t.frames, seen, assume_unique=True) - start
+            missed = sum(looked[i] for i in filled.tolist() if i < len(looked))
+            if len(t) - missed < min_frames:
                 builder.dropped += 1
                 continue
             stats.tracks += 1
@@ -211,6 +226,7 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
     def flush(frames: list[tuple[int, float, Any]]) -> Iterator[Tracklet]:
         for (index, ts, frame), dets in zip(frames, detector.detect([f[2] for f in frames]), strict=True):
             stats.detections += len(dets)
+            mark(index)
             tracked = tracker.update(dets, frame)
             policy.observe((index - start) // stride, frame, dets, tracked)
             tracker.set_frame_rate(rate / policy.interval)
@@ -225,6 +241,7 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
                 continue
             if action == AGE:  # only lost tracks, nothing changed: age them without the detector
                 index, ts, frame = item
+                mark(index)
                 yield from finished(builder.update(index, ts, frame, tracker.update(_NOBODY, frame)))
                 policy.aged(step)
                 tracker.set_frame_rate(rate / policy.interval)

@@ -251,18 +251,10 @@ class Indexer:
 
     def video_start(self, path: str) -> str | None:
         """Wall-clock start of a video: ``--start-time``, ``--time-from-name``, the container's tag, or None."""
-        from csip_reid.core.walltime import creation_time, parse_time, time_from_name
+        from csip_reid.core.walltime import video_start_time
 
         times = getattr(self, "times", {})
-        if times.get("start_time"):
-            return parse_time(times["start_time"])
-        if times.get("pattern"):
-            found = time_from_name(path, times["pattern"])
-            if found:
-                return found
-            self.log(f"{Path(path).name}: name does not match --time-from-name {times['pattern']!r}; "
-                     "trying the container's creation time")
-        return creation_time(path)
+        return video_start_time(path, times.get("start_time"), times.get("pattern"), self.log)
 
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
         """Index one video; errors of this video are recorded, not raised."""

@@ -34,6 +34,28 @@ def _video_rows(root: Path) -> list[tuple[str, str]]:
         return sorted((p, s) for p, s in g.db.execute("SELECT path, status FROM videos"))
 
 
+def _starts(root: Path) -> dict[str, str | None]:
+    with Gallery.open(root) as g:
+        return {v["path"]: v["start_time"] for v in g.indexed_videos()}
+
+
+def test_ray_cli_records_start_times(ray_cluster, short_videos, tmp_path):
+    """Start times from file names reach the gallery as with the local executor (read by the driver)."""
+    cams = tmp_path / "videos"
+    cams.mkdir()
+    named = [cams / "20240501_080000_camA.mp4", cams / "20240501_081500_camB.mp4"]
+    for src, dst in zip(short_videos[:2], named, strict=True):
+        dst.write_bytes(src.read_bytes())  # real files: the names carry the times
+    dest = tmp_path / "g"
+    run_reid("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--ray-address", "auto",
+             "--workers", "1", "--time-from-name", "%Y%m%d_%H%M%S", "-q", *OFFLINE_ARGS, check=True)
+    assert _starts(dest) == {str(named[0]): "2024-05-01T08:00:00+00:00",
+                             str(named[1]): "2024-05-01T08:15:00+00:00"}
+    p = run_reid("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--start-time",
+                 "2024-05-01T08:00:00", *OFFLINE_ARGS)
+    assert p.returncode == 2 and "--start-time names the start of one video" in p.stderr
+
+
 def test_ray_cli_matches_local(ray_cluster, short_videos, local_gallery, tmp_path):
     """Two workers through the real CLI (joining the test's cluster) give the local gallery."""
     dest = tmp_path / "g"
@@ -100,8 +122,9 @@ def test_killed_driver_resumes_from_shards(ray_cluster, short_videos, offline_se
     worker.close()
     assert out["status"] == "indexed"
     summary = RayIndexer(dest, offline_settings, RayOptions(workers=1), progress=False,
-                         log=lambda m: None).index(short_videos[:1])
+                         log=lambda m: None).index(short_videos[:1], start_time="2024-05-01T08:00:00+02:00")
     assert [r.status for r in summary.results] == ["indexed"]
+    assert _starts(dest) == {str(short_videos[0].resolve()): "2024-05-01T06:00:00+00:00"}
     assert summary.results[0].tracklets == out["tracklets"] > 0
     with Gallery.open(dest) as g:
         assert len(g) == out["tracklets"]

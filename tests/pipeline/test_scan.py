@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -143,6 +145,43 @@ def test_video_reader_select_grabs_the_rest(tmp_path: Path) -> None:
     assert asked == list(range(2, 30, 2)) and got == [14, 28] and reader.frames_read == 30
 
 
+def test_video_reader_lockstep_select_sees_the_consumer_state(tmp_path: Path) -> None:
+    """With ``prefetch`` the decoding thread asks ``select`` only once the consumer is done with the
+    last frame, so answers that depend on the consumer's work are the same as without the thread."""
+    video = _walker_video(tmp_path / "w.avi", speed=1.0, n=40)
+    state = {"next": 0, "busy": False}
+    asked: list[tuple[int, bool]] = []
+
+    def select(i: int) -> bool:
+        asked.append((i, state["busy"]))
+        return i >= state["next"]
+
+    def consume(reader: VideoReader) -> list[int]:
+        got = []
+        for i, _, _ in reader:
+            state["busy"] = True
+            time.sleep(0.01)  # the decoder thread runs ahead meanwhile
+            state["next"] = i + 1 + i % 4  # what the consumer made of frame i picks the next one
+            got.append(i)
+            state["busy"] = False
+        return got
+
+    threaded = consume(VideoReader(video, select=select, prefetch=1))
+    assert not any(busy for _, busy in asked)  # never asked while the consumer worked
+    asked.clear()
+    state["next"] = 0
+    plain = consume(VideoReader(video, select=select))
+    expected, i = [], 0
+    while i < 40:
+        expected.append(i)
+        i = i + 1 + i % 4
+    assert threaded == plain == expected and len(expected) < 40
+    for i, _, _ in VideoReader(video, select=lambda i: True, prefetch=1):
+        if i == 3:
+            break  # closing early stops the decoding thread
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
 # -- interpolation -----------------------------------------------------------------------------------
 def test_fill_gaps_interpolates_short_gaps_only() -> None:
     t = Tracklet("v", "c", 1, frames=[0, 3, 4, 20], timestamps=[0, 0.3, 0.4, 2.0],
@@ -187,6 +226,27 @@ def test_walker_is_kept_with_far_fewer_detections(tmp_path: Path, speed: float) 
         assert adet.seen <= 0.45 * fdet.seen and np.count_nonzero(~detected) >= len(t) / 2
     else:  # 3 px/frame = 1/8 width per frame: every frame is detected while it moves
         assert np.count_nonzero(~detected) <= 0.1 * len(t)
+
+
+def test_filled_in_frames_the_detector_missed_do_not_make_a_track_long_enough(tmp_path: Path) -> None:
+    """A fast walker keeps every frame detected; a second person tracked on 4 frames (missed by the
+    detector on one between them) is too short for min_frames=5 in both scans: interpolating the
+    missed frame must not lift it over the limit in the adaptive one."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "two.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, SIZE)
+    for i in range(56):
+        x = 10 + 5 * i  # 5 px/frame on a 24 px box: every frame a keyframe
+        f = _frame(rng, [(x, 0, x + 24, 60)])
+        if 30 <= i < 36:
+            f[110:170, 200:224] = 230 if i != 32 else 90  # frame 32: too dim for the detector
+        w.write(f)
+    w.release()
+    full, fstats, _ = _run(path, "full")
+    ada, astats, _ = _run(path, "adaptive")
+    assert astats.frames_detected >= 0.9 * fstats.frames_detected  # the walker pins k to 1
+    assert len(full) == 1 and fstats.tracks_dropped >= 1
+    assert len(ada) == len(full) and astats.tracks_dropped == fstats.tracks_dropped
 
 
 def test_empty_video_is_barely_detected(tmp_path: Path) -> None:

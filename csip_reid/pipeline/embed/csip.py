@@ -26,7 +26,6 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.core.errors import ConfigError
 from csip_reid.core.weights import file_sha256, resolve_weights
-from csip_reid.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 @dataclass
@@ -38,6 +37,8 @@ class CSIPEmbedder(Embedder):
     batch_size: int = 16
 
     def __post_init__(self) -> None:
+        from csip_reid.models.checkpoint import load_checkpoint, model_from_checkpoint  # timm: only when used
+
         ckpt = load_checkpoint(self.path, stage=2, purpose="the csip embedder")
         self.model = model_from_checkpoint(ckpt, self.path).to(self.device).eval()
         self.preprocess = CropPreprocess.from_dict(ckpt["preprocess"])

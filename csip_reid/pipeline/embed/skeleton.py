@@ -26,7 +26,6 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, Embedder, l2_normalize
 from csip_reid.core.errors import ConfigError
 from csip_reid.core.weights import file_sha256, resolve_weights
-from csip_reid.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 @torch.no_grad()
@@ -65,6 +64,8 @@ class SkeletonEmbedder(Embedder):
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        from csip_reid.models.checkpoint import load_checkpoint, model_from_checkpoint  # timm: only when used
+
         ckpt = load_checkpoint(self.path, stage=None, purpose="the skeleton embedder")
         model = model_from_checkpoint(ckpt, self.path)
         self.encoder = model.skeleton.to(self.device).eval()
