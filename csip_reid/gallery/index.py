@@ -21,6 +21,8 @@ and method in ``bench/README.md``):
   growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
 Above ``IndexPolicy.compressed_limit`` the lists hold codes (:mod:`csip_reid.gallery.compressed`).
+Indexes are built (and rebuilt from SQLite) chunk by chunk, in bounded memory, by
+:mod:`csip_reid.gallery.rebuild`; ``reid gallery reindex`` changes a gallery's stored policy.
 
 The index is re-trained when the gallery grows by :attr:`IndexPolicy.retrain_growth` since the last
 training, and falls back to exact search when it shrinks below half the exact limit.
