@@ -198,13 +198,15 @@ class Database:
         """``(ids, vectors)`` of every tracklet by increasing id, at most ``chunk`` rows at a time."""
         last = 0
         while True:
-            rows = self.execute("SELECT id, embedding FROM tracklets WHERE id > ? ORDER BY id LIMIT ?",
-                                (last, chunk)).fetchall()
-            if not rows:
+            ids, vecs, n = np.empty(chunk, np.int64), np.empty((chunk, self.dim), np.float32), 0
+            for tid, blob in self.execute("SELECT id, embedding FROM tracklets WHERE id > ? ORDER BY id LIMIT ?",
+                                          (last, chunk)):
+                ids[n], vecs[n] = tid, np.frombuffer(blob, dtype="<f4")
+                n += 1
+            if not n:
                 return
-            last = int(rows[-1][0])
-            yield (np.array([r[0] for r in rows], np.int64),
-                   np.frombuffer(b"".join(r[1] for r in rows), "<f4").reshape(len(rows), self.dim))
+            last = int(ids[n - 1])
+            yield ids[:n], vecs[:n]
 
     def id_chunks(self, chunk: int) -> Iterator[np.ndarray]:
         """Ids of every tracklet by increasing id, at most ``chunk`` at a time."""

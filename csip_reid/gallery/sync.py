@@ -83,8 +83,10 @@ class IndexSync:
         """Build the index from scratch from SQLite (the kind the policy asks for at this size).
 
         The vectors are read :attr:`rebuild_chunk` rows at a time in one read snapshot (see
-        :mod:`csip_reid.gallery.rebuild`): memory stays bounded whatever the gallery's size.
+        :mod:`csip_reid.gallery.rebuild`): memory stays bounded whatever the gallery's size. The
+        old index is let go first (if the build fails, the next access loads the saved one).
         """
+        self._index = None
         with self.db.snapshot():
             self._index = build_index(DatabaseSource(self.db, self.rebuild_chunk), self.dim, self.policy,
                                       directory=self.root)
