@@ -277,6 +277,8 @@ def gallery_info(gallery_dir: str, as_json: bool) -> None:
     click.echo(f"embedder: {emb.get('spec')} (dim {info.get('dim')}, fingerprint {info.get('fingerprint')})")
     click.echo(f"skeleton format: {info.get('skeleton_format') or 'none'}")
     click.echo(f"index: {idx.get('kind')} ({idx.get('ntotal')} vectors; exact up to {idx.get('exact_max')})")
+    click.echo(f"index policy: {idx.get('compressed')} above {idx.get('compressed_max')} vectors, lists "
+               f"{'on disk' if idx.get('on_disk') else 'in memory'} (change with `reid gallery reindex`)")
     click.echo(f"videos: {info.get('num_videos')}  tracklets: {info.get('num_tracklets')}  "
                f"failed: {info.get('num_failed')}")
     for v in info.get("videos", []):
@@ -323,6 +325,9 @@ from csip_reid.cli_identity import register as _register_identity  # noqa: E402
 
 _register_identity(main)
 
+from csip_reid.cli_gallery import register as _register_gallery  # noqa: E402
+
+_register_gallery(main)
 from csip_reid.cli_serve import register as _register_serve  # noqa: E402
 
 _register_serve(main)

@@ -135,7 +135,10 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """One read snapshot for every query inside the block."""
+        """One read snapshot for every query inside the block (inside another one: that one)."""
+        if self.conn is not None and self.conn.in_transaction:
+            yield
+            return
         self.execute("BEGIN")
         try:
             yield
@@ -190,6 +193,41 @@ class Database:
             ids[i], vecs[i] = tid, np.frombuffer(blob, dtype="<f4")
             i += 1
         return ids[:i], vecs[:i]
+
+    def embedding_chunks(self, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids, vectors)`` of every tracklet by increasing id, at most ``chunk`` rows at a time."""
+        last = 0
+        while True:
+            ids, vecs, n = np.empty(chunk, np.int64), np.empty((chunk, self.dim), np.float32), 0
+            for tid, blob in self.execute("SELECT id, embedding FROM tracklets WHERE id > ? ORDER BY id LIMIT ?",
+                                          (last, chunk)):
+                ids[n], vecs[n] = tid, np.frombuffer(blob, dtype="<f4")
+                n += 1
+            if not n:
+                return
+            last = int(ids[n - 1])
+            yield ids[:n], vecs[:n]
+
+    def id_chunks(self, chunk: int) -> Iterator[np.ndarray]:
+        """Ids of every tracklet by increasing id, at most ``chunk`` at a time."""
+        last = 0
+        while True:
+            rows = self.execute("SELECT id FROM tracklets WHERE id > ? ORDER BY id LIMIT ?", (last, chunk)).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1][0])
+            yield np.array([r[0] for r in rows], np.int64)
+
+    def embeddings_of(self, ids: np.ndarray) -> np.ndarray:
+        """Vectors of the given (existing) tracklet ids, one row per id in the given order."""
+        out = np.empty((len(ids), self.dim), np.float32)
+        row = {int(t): i for i, t in enumerate(ids)}
+        for s in range(0, len(ids), _SQL_CHUNK):
+            chunk = [int(t) for t in ids[s : s + _SQL_CHUNK]]
+            sql = f"SELECT id, embedding FROM tracklets WHERE id IN ({','.join('?' * len(chunk))})"
+            for tid, blob in self.execute(sql, chunk):
+                out[row[tid]] = np.frombuffer(blob, "<f4")
+        return out
 
     # -- videos ------------------------------------------------------------------------------
     def is_indexed(self, content_hash: str, embedder_fp: str) -> bool:

@@ -21,6 +21,8 @@ and method in ``bench/README.md``):
   growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
 Above ``IndexPolicy.compressed_limit`` the lists hold codes (:mod:`csip_reid.gallery.compressed`).
+Indexes are built (and rebuilt from SQLite) chunk by chunk, in bounded memory, by
+:mod:`csip_reid.gallery.rebuild`; ``reid gallery reindex`` changes a gallery's stored policy.
 
 The index is re-trained when the gallery grows by :attr:`IndexPolicy.retrain_growth` since the last
 training, and falls back to exact search when it shrinks below half the exact limit.
@@ -178,47 +180,29 @@ class VectorIndex:
         """Build the index the policy asks for at this size (exact, or trained + tuned IVF).
 
         ``directory`` (the gallery root) is where on-disk lists go when the policy asks for them.
+        Same index as :func:`csip_reid.gallery.rebuild.build_index` over the same vectors in this order.
         """
-        ids, vecs = _as_ids(ids), _as_vecs(vecs, dim)
-        n = len(ids)
-        if not policy.use_ivf(n, dim):
-            out = cls.empty(dim, policy)
-            out.add(ids, vecs)
-            return out
-        nlist = policy.nlist_for(n)
-        rng = np.random.default_rng(policy.seed)
-        kind = policy.ivf_kind(n, dim)
-        ivf = cz.new_ivf(kind, dim, nlist)
-        sample = min(n, max(nlist * policy.train_per_list, 10_000 if kind == "ivfpq" else 0))
-        train = vecs if sample == n else vecs[np.sort(rng.choice(n, sample, replace=False))]
-        ivf.train(train)
-        if kind != "ivf" and policy.on_disk and directory is not None:
-            cz.move_lists_to_disk(ivf, directory)
-        cz.add_in_chunks(ivf, ids, vecs)
-        out = cls(ivf, kind, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
-        out.directory = directory if cz.lists_file(ivf) else None
-        if out.tune(vecs, ids, policy, rng) or kind != "ivf":
-            return out  # a compressed index is kept at its best nprobe: exact search would not fit
-        # The data is too weakly clustered: reaching the recall target would scan over half the
-        # lists, slower than exact search. Stay exact; try again after the next growth step.
-        exact = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, nlist=out.nlist, nprobe=out.nprobe,
-                    trained_size=n, tuned_recall=out.tuned_recall, use_gpu=policy.use_gpu)
-        exact.add(ids, vecs)
-        return exact
+        from csip_reid.gallery.rebuild import ArraySource, build_index
 
-    def tune(self, vecs: np.ndarray, ids: np.ndarray, policy: IndexPolicy,
-             rng: np.random.Generator, k: int = 10) -> bool:
+        return build_index(ArraySource(_as_ids(ids), _as_vecs(vecs, dim)), dim, policy, directory)
+
+    def tune(self, queries: np.ndarray, self_ids: np.ndarray, truth: np.ndarray, policy: IndexPolicy,
+             k: int = 10) -> bool:
         """Pick the smallest ``nprobe`` reaching the recall target (leave-one-out on stored vectors).
 
         ``nprobe`` values up to ``nlist / 2`` are tried; beyond that an exact index is faster.
 
+        Args:
+            queries: Stored vectors used as queries.
+            self_ids: Their ids (left out of their own results).
+            truth: Ids of each query's exact top ``k + 1`` (its own id included), best first.
+            policy: Gives the recall target.
+            k: Neighbours of the recall@k.
+
         Returns:
             Whether the target was reached. ``tuned_recall`` holds the best recall measured.
         """
-        pick = rng.choice(len(ids), min(policy.tune_queries, len(ids)), replace=False)
-        queries, self_ids = vecs[pick], ids[pick]
-        _, pos = faiss.knn(queries, vecs, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
-        truth = _drop_self(np.where(pos >= 0, ids[np.maximum(pos, 0)], -1), self_ids, k)
+        truth = _drop_self(truth, self_ids, k)
         ivf = faiss.extract_index_ivf(self.index)
         candidates = [c for c in _NPROBE_CANDIDATES if c < self.nlist // 2] + [max(1, self.nlist // 2)]
         best = (-1.0, candidates[-1])
@@ -276,7 +260,17 @@ class VectorIndex:
         if self.kind == "flat":  # trained_size > 0: IVF was tried at that size and rejected
             return policy.use_ivf(n, self.dim) and n > policy.retrain_growth * self.trained_size
         limit = max(policy.exact_limit(self.dim), MIN_IVF_VECTORS)
-        return n > policy.retrain_growth * self.trained_size or n < limit // 2
+        return n > policy.retrain_growth * self.trained_size or n < limit // 2 or not self.follows(policy)
+
+    def follows(self, policy: IndexPolicy) -> bool:
+        """Whether an IVF index has the kind and list storage the policy gives its trained size.
+
+        False after the policy was changed (``reid gallery reindex``) and the rebuild did not
+        finish: the next writer then rebuilds.
+        """
+        on_disk = cz.lists_file(self.index) is not None
+        return (self.kind == policy.ivf_kind(self.trained_size, self.dim)
+                and on_disk == (policy.on_disk and self.kind != "ivf"))
 
     def describe(self) -> dict[str, Any]:
         """Kind and parameters (JSON-friendly).

@@ -36,6 +36,7 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.walltime import parse_time
 from csip_reid.gallery.database import Database
 from csip_reid.gallery.index import IndexPolicy, VectorIndex
 from csip_reid.gallery.lock import WriterLock
@@ -48,7 +49,6 @@ from csip_reid.gallery.manifest import (
     embedder_identity,
     embedder_info,
     new_manifest,
-    now_iso,
     read_manifest,
     write_manifest,
 )
@@ -72,10 +72,8 @@ class Gallery:
         lock_timeout: Seconds a writer waits for another writer to finish before failing.
 
     Attributes:
-        root: Gallery directory.
+        root, policy, lock_timeout: As given (``policy`` is replaced by :meth:`reindex`).
         manifest: Parsed ``manifest.json`` (its ``updated`` time follows the writes).
-        policy: Exact/approximate index policy.
-        lock_timeout: Seconds a writer waits for the writer lock.
         fingerprint: Fingerprint of the embedder the gallery was built with.
         dim: Dimension of its vectors.
         lock: The writer lock.
@@ -302,7 +300,7 @@ class Gallery:
             "num_videos": len(videos),
             "num_tracklets": len(self),
             "num_failed": len(failed),
-            "index": {**self.index.describe(), "exact_max": self.policy.exact_limit(self.dim)},
+            "index": self._sync.describe(),
             "size_bytes": size,
             "videos": videos,
             "failed": failed,
@@ -345,8 +343,6 @@ class Gallery:
         Raises:
             GalleryError: No such video, an ambiguous name, or a time that is not ISO 8601.
         """
-        from csip_reid.core.walltime import parse_time
-
         iso = None if start_time is None else parse_time(start_time)
         return self._writer.set_video_time(video, iso)
 
@@ -364,8 +360,7 @@ class Gallery:
         self._writer.begin()
         with self._db.transaction() as cur:
             yield cur
-        self.manifest["updated"] = now_iso()
-        write_manifest(self.root, self.manifest)
+        self._writer.touch()
 
     @property
     def has_identities(self) -> bool:
@@ -392,6 +387,12 @@ class Gallery:
             GalleryError: No such video, or the name matches several videos.
         """
         return self._writer.remove_video(video)
+
+    def reindex(self, policy: IndexPolicy) -> dict[str, Any]:
+        """Make ``policy`` the stored policy (later opens use it), rebuild the index; returns ``info()["index"]``."""
+        self.policy = policy
+        self._writer.begin(policy)
+        return self._sync.describe()
 
     def flush(self) -> None:
         """Write the FAISS index now if it has changes not on disk (writers only)."""

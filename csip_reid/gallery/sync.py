@@ -10,13 +10,16 @@ agreement: nothing, add the missing vectors and drop the removed ones, or rebuil
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from csip_reid.core.errors import GalleryError
+from csip_reid.gallery.compressed import LISTS_GLOB, lists_file, memory_bytes_per_vector
 from csip_reid.gallery.database import Database
 from csip_reid.gallery.index import SIDECAR, IndexPolicy, VectorIndex, read_json
 from csip_reid.gallery.lock import WriterLock
+from csip_reid.gallery.rebuild import REBUILD_CHUNK, DatabaseSource, build_index
 
 #: Indexes up to this size are saved after every write; larger ones after 10% new vectors and on close.
 AUTOSAVE_BYTES = 64 << 20
@@ -32,6 +35,9 @@ class IndexSync:
         policy: Exact/approximate index policy.
         lock: The gallery's writer lock. Only its holder saves the index, except that a reader
             that had to rebuild it saves it when no writer is busy.
+
+    Attributes:
+        rebuild_chunk: Rows per SQLite read when the index is rebuilt.
     """
 
     def __init__(self, root: Path, db: Database, policy: IndexPolicy, lock: WriterLock) -> None:
@@ -44,6 +50,7 @@ class IndexSync:
         self._state: dict[str, int] = {}
         self._generation = -1
         self.unsaved = 0
+        self.rebuild_chunk = REBUILD_CHUNK
 
     @property
     def index(self) -> VectorIndex:
@@ -73,10 +80,17 @@ class IndexSync:
             self._save_opportunistically()
 
     def rebuild(self) -> None:
-        """Build the index from scratch from SQLite (the kind the policy asks for at this size)."""
-        ids, vecs = self.db.read_embeddings()
-        self._index = VectorIndex.build(ids, vecs, self.dim, self.policy, directory=self.root)
-        self.unsaved = max(1, len(ids))
+        """Build the index from scratch from SQLite (the kind the policy asks for at this size).
+
+        The vectors are read :attr:`rebuild_chunk` rows at a time in one read snapshot (see
+        :mod:`csip_reid.gallery.rebuild`): memory stays bounded whatever the gallery's size. The
+        old index is let go first (if the build fails, the next access loads the saved one).
+        """
+        self._index = None
+        with self.db.snapshot():
+            self._index = build_index(DatabaseSource(self.db, self.rebuild_chunk), self.dim, self.policy,
+                                      directory=self.root)
+        self.unsaved = max(1, self._index.ntotal)
 
     def rebuild_if_due(self) -> None:
         """Rebuild if the policy wants another index kind or a re-training at the current size."""
@@ -121,11 +135,20 @@ class IndexSync:
             self.save()
 
     def remove_stale_files(self) -> None:
-        """Delete index files and temp files that the sidecar does not name (crashed writers')."""
-        current = (read_json(self.root / SIDECAR) or {}).get("file")
-        for p in [*self.root.glob("index-*.faiss*"), *self.root.glob(".*.tmp")]:
-            if p.name != current:
+        """Delete index, on-disk list and temp files that the sidecar does not name (crashed writers')."""
+        sidecar = read_json(self.root / SIDECAR) or {}
+        current = {sidecar.get("file"), sidecar.get("lists_file")}
+        for p in [*self.root.glob("index-*.faiss*"), *self.root.glob(LISTS_GLOB), *self.root.glob(".*.tmp")]:
+            if p.name not in current:
                 p.unlink(missing_ok=True)
+
+    def describe(self) -> dict[str, Any]:
+        """The index's ``describe()``, its lists file (None: in memory) and the policy's limits."""
+        index, dim = self.index, self.dim
+        return {**index.describe(), "lists_file": lists_file(index.index),
+                "bytes_per_vector": memory_bytes_per_vector(index.kind, dim),
+                "exact_max": self.policy.exact_limit(dim), "compressed_max": self.policy.compressed_limit(dim),
+                "compressed": self.policy.compressed, "on_disk": self.policy.on_disk}
 
     def _catch_up(self, state: dict[str, int]) -> None:
         """Apply to the loaded index the removals and additions SQLite has that it lacks."""

@@ -21,6 +21,7 @@ from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.walltime import parse_time
 from csip_reid.gallery import thumbs
 from csip_reid.gallery.database import Database, norm_path
+from csip_reid.gallery.index import IndexPolicy
 from csip_reid.gallery.lock import WriterLock
 from csip_reid.gallery.manifest import THUMBS, now_iso, write_manifest
 from csip_reid.gallery.schema import SCHEMA_VERSION, from_blob, jsonable, to_blob, tracklet_extra
@@ -136,8 +137,7 @@ class Writer:
         vid = self.db.require_video(video)[0]
         with self.db.transaction() as cur:
             cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (start_time, vid))
-        self.manifest["updated"] = now_iso()
-        write_manifest(self.root, self.manifest)
+        self.touch()
         return int(vid)
 
     def remove_video(self, video: str | int | Path) -> int:
@@ -154,17 +154,35 @@ class Writer:
         return 0 if old is None else len(old[0])
 
     # -- plumbing ----------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Take the writer lock (once), then catch up with other writers and tidy crash leftovers."""
-        if self.lock.held:
+    def begin(self, policy: IndexPolicy | None = None) -> None:
+        """Take the writer lock (once), then catch up with other writers and tidy crash leftovers.
+
+        Args:
+            policy: A new index policy: stored in the manifest first (the commit point of the
+                choice: an index that does not follow it is rebuilt by the next writer), then the
+                index is rebuilt under it and saved, even if the lock was already held.
+        """
+        if self.lock.held and policy is None:
             return
         self.lock.acquire(self.lock_timeout)
         if self.db.migrate():  # an older gallery gets the current schema from its first writer
             self.manifest["schema_version"] = SCHEMA_VERSION
             write_manifest(self.root, self.manifest)
-        self.sync.rebuild_if_due()
-        self.collect_garbage()
+        self.collect_garbage()  # before a rebuild: its new lists file is not named by the sidecar yet
+        if policy is None:
+            self.sync.rebuild_if_due()
+        else:
+            self.manifest["index_policy"] = policy.to_dict()
+            self.touch()
+            self.sync.sync()
+            self.sync.policy = policy
+            self.sync.rebuild()
         self.sync.flush()
+
+    def touch(self) -> None:
+        """Refresh the manifest's ``updated`` time (after a write)."""
+        self.manifest["updated"] = now_iso()
+        write_manifest(self.root, self.manifest)
 
     def collect_garbage(self) -> None:
         """Delete thumbnail folders, index files and temp files left by crashed writers."""
@@ -226,5 +244,4 @@ class Writer:
         if old is not None and old[1]:
             thumbs.remove_folder(self.root / THUMBS / old[1])
         self.sync.apply(None if old is None else old[0], added, vecs)
-        self.manifest["updated"] = now_iso()
-        write_manifest(self.root, self.manifest)
+        self.touch()
