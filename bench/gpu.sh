@@ -60,6 +60,7 @@ if [[ $gpu == 1 ]]; then
   "$PY" -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())" \
     >/dev/null 2>&1 || pip_try onnxruntime-gpu
   "$PY" -c "import PyNvVideoCodec" >/dev/null 2>&1 || pip_try PyNvVideoCodec
+  "$PY" -c "import ray" >/dev/null 2>&1 || pip_try "ray>=2.9"  # the 4-videos-at-once row
 fi
 
 say "CUDA as torch sees it"

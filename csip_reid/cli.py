@@ -88,6 +88,9 @@ def _pipeline_options(f: Any) -> Any:
         click.option("--scan", type=click.Choice(["adaptive", "full"]),
                      help="adaptive (default): detect motion onsets and keyframes only; full: every frame."),
         click.option("--device", help="cpu, cuda or cuda:N."),
+        click.option("--decoder", type=click.Choice(["auto", "opencv", "nvdec"]),
+                     help="Video decoder: auto (default: the GPU's NVDEC with --device cuda when PyNvVideoCodec "
+                          "is installed), opencv, nvdec."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -126,7 +129,8 @@ def _settings(config: str | None, **kw: Any) -> Any:
 def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_from: str, camera_map: str | None,
           config: str | None, detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, scan: str | None,
-          device: str | None, start_time: str | None, time_from_name: str | None, force: bool, as_json: bool,
+          device: str | None, decoder: str | None, start_time: str | None, time_from_name: str | None,
+          force: bool, as_json: bool,
           quiet: bool, executor: str, ray_address: str | None, workers: int | None,
           gpus_per_worker: float, cpus_per_worker: float) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
@@ -145,7 +149,7 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
 
     check_times(len(files), start_time, time_from_name)  # bad times fail before any work
     settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
-                         stride=stride, scan=scan, device=device,
+                         stride=stride, scan=scan, device=device, decoder=decoder,
                          camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     if executor == "local" and (ray_address or workers or gpus_per_worker):

@@ -15,11 +15,9 @@ import hashlib
 import logging
 import math
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 # FFmpeg's log level is read once, when OpenCV's FFmpeg back-end first opens a file: set it before.
 # -8 = AV_LOG_QUIET; a user who wants FFmpeg's messages sets OPENCV_FFMPEG_LOGLEVEL themselves.
@@ -29,6 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from csip_reid.core.errors import VideoError
+from csip_reid.core.prefetch import Demand, prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ DEFAULT_FPS = 25.0
 MAX_CONSECUTIVE_FAILURES = 32
 
 Frame = tuple[int, float, np.ndarray]
-T = TypeVar("T")
 
 
 class VideoReader:
@@ -56,6 +54,9 @@ class VideoReader:
         prefetch: If > 0, decode in a background thread into a queue of at most this many frames.
             Exceptions raised while decoding are re-raised in the consuming thread. With
             ``select`` the thread runs in lockstep with the consumer instead (see ``select``).
+        decoder: ``opencv`` (default), ``nvdec`` (the GPU's decoder, :mod:`csip_reid.core.nvdec`)
+            or ``auto`` (``nvdec`` on a CUDA ``device`` when PyNvVideoCodec is installed).
+        device: The device the frames are for (``auto`` decodes on it when it is a GPU).
         select: Optional ``select(frame_index) -> bool``, asked for each frame the stride keeps once
             it is decoded (grabbed): False leaves it unconverted (it costs only its decode) and does
             not yield it. Called in the decoding thread, in frame order (adaptive scanning). With
@@ -88,6 +89,8 @@ class VideoReader:
         end: int | None = None,
         prefetch: int = 0,
         select: Callable[[int], bool] | None = None,
+        decoder: str = "opencv",
+        device: str = "cpu",
     ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -99,6 +102,11 @@ class VideoReader:
         self.end = None if end is None else int(end)
         self.prefetch = int(prefetch)
         self.select = select
+        self.device = str(device)
+        from csip_reid.core.nvdec import resolve_decoder
+
+        #: The decoder iteration uses: ``opencv`` or ``nvdec``.
+        self.decoder = resolve_decoder(decoder, self.device)
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
@@ -171,11 +179,23 @@ class VideoReader:
             return prefetched(self._frames(), self.prefetch)
         return self._frames()
 
+    def _capture(self) -> Any:
+        """The decoder for one iteration (NVDEC, or OpenCV when NVDEC cannot open this file)."""
+        if self.decoder == "nvdec":
+            from csip_reid.core.nvdec import NvdecCapture
+
+            try:
+                return NvdecCapture(self.path, self.device)
+            except VideoError as e:
+                logger.warning("%s; decoding %s with OpenCV", e, self.path.name)
+                self.decoder = "opencv"
+        return self._open()
+
     def _frames(self) -> Iterator[Frame]:
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
-        cap = self._open()
+        cap = self._capture()
         pending_failures = 0  # failures only count once a later frame decodes (else: end of stream)
         index = -1
         last_ok = self.start - 1
@@ -220,89 +240,6 @@ class VideoReader:
                 logger.debug("%s: %s", self.path, report)
         finally:
             cap.release()
-
-
-class Demand:
-    """The consumer's requests for items, as seen by a producer thread (lockstep prefetching).
-
-    The consumer calls :meth:`request` each time it asks for the next item; the producer calls
-    :meth:`wait` before a decision that must see everything the consumer did with the items before,
-    and :meth:`spend` when it hands an item over. :meth:`stop` releases a waiting producer.
-    """
-
-    def __init__(self) -> None:
-        self._requests = threading.Semaphore(0)
-        self._held = False
-        self.stopped = threading.Event()
-
-    def request(self) -> None:
-        self._requests.release()
-
-    def wait(self) -> bool:
-        """Block until the consumer waits for an item; False when it stopped instead."""
-        while not self._held:
-            if self.stopped.is_set():
-                return False
-            self._held = self._requests.acquire(timeout=0.1)
-        return True
-
-    def spend(self) -> None:
-        self._held = False
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-def prefetched(items: Iterator[T], size: int, demand: Demand | None = None) -> Iterator[T]:
-    """Run the iterator ``items`` in a daemon thread, ``size`` items ahead of the consumer.
-
-    An exception raised by ``items`` is re-raised in the consumer after the items before it.
-    Closing the returned generator (e.g. ``break`` in a ``for`` loop) stops the thread and closes
-    ``items``. With ``demand`` (shared with the producer, see :class:`Demand`) each request of the
-    consumer is signalled to the producer before the consumer waits for the item.
-    """
-    q: queue.Queue = queue.Queue(maxsize=max(1, size))
-    stop = demand.stopped if demand is not None else threading.Event()
-    done = object()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    break
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            put(e)
-        else:
-            put(done)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=work, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            if demand is not None:
-                demand.request()
-            item = q.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def video_content_hash(path: str | Path, block: int = 4 << 20) -> str:

@@ -42,6 +42,7 @@ class ExtractStats:
         frames_read: Frames decoded and processed (after the stride).
         frames_detected: Frames the detector ran on (all of ``frames_read`` with ``scan="full"``).
         scan: ``full`` or ``adaptive``.
+        decoder: The decoder that read the video: ``opencv`` or ``nvdec``.
         gate_checks: Adaptive scan: frames the motion gate compared.
         motion_onsets: Adaptive scan: gate checks that saw motion (and were detected).
         frames_failed: Frames that failed to decode and were skipped.
@@ -62,6 +63,7 @@ class ExtractStats:
     frames_read: int = 0
     frames_detected: int = 0
     scan: str = "full"
+    decoder: str = ""
     gate_checks: int = 0
     motion_onsets: int = 0
     frames_failed: int = 0
@@ -91,6 +93,8 @@ def extract_tracklets(
     stats: ExtractStats | None = None,
     scan: str = "full",
     scan_config: ScanConfig | None = None,
+    decoder: str = "opencv",
+    device: str = "cpu",
 ) -> Iterator[Tracklet]:
     """Yield the person tracklets of one video as their tracks finish.
 
@@ -111,6 +115,8 @@ def extract_tracklets(
         stats: An :class:`ExtractStats` to fill in (read it after the iterator is exhausted).
         scan: ``full`` (detect every frame) or ``adaptive`` (see :mod:`csip_reid.pipeline.scan`).
         scan_config: Knobs of the adaptive scan.
+        decoder: ``opencv``, ``nvdec`` or ``auto`` (see :mod:`csip_reid.core.nvdec`).
+        device: Device of the pipeline (``auto`` decodes on it when it is a GPU).
 
     Raises:
         VideoError: The video cannot be opened or has no decodable frame.
@@ -124,10 +130,12 @@ def extract_tracklets(
     stats = stats if stats is not None else ExtractStats()
     stats.scan = scan
     if scan == "adaptive":
-        yield from _extract_adaptive(path, detector, tracker_name, camera, stride, builder_opts, tracker_opts,
-                                     progress, batch, start, end, stats, scan_config or ScanConfig(), t0)
+        reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=1, decoder=decoder, device=device)
+        yield from _extract_adaptive(reader, detector, tracker_name, camera, builder_opts, tracker_opts,
+                                     progress, stats, scan_config or ScanConfig(), t0)
         return
-    reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=2 * batch)
+    reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=2 * batch, decoder=decoder,
+                         device=device)
     stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
     stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
 
@@ -161,6 +169,7 @@ def extract_tracklets(
         bar.close()
         stats.frames_detected = stats.frames_read
         stats.frames_failed = reader.failed_frames
+        stats.decoder = reader.decoder
         stats.tracks_dropped = builder.dropped
         stats.seconds = time.perf_counter() - t0
 
@@ -168,19 +177,19 @@ def extract_tracklets(
 _NOBODY = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
 
-def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera: str | None, stride: int,
+def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str, camera: str | None,
                       builder_opts: dict[str, Any] | None, tracker_opts: dict[str, Any] | None, progress: bool,
-                      batch: int, start: int, end: int | None, stats: ExtractStats, config: ScanConfig,
-                      t0: float) -> Iterator[Tracklet]:
-    """The adaptive scan of :func:`extract_tracklets` (same arguments).
+                      stats: ExtractStats, config: ScanConfig, t0: float) -> Iterator[Tracklet]:
+    """The adaptive scan of :func:`extract_tracklets` over ``reader`` (its ``select`` is set here).
 
-    Each detected frame is detected at once (``batch`` is not used): which frame is converted and
+    Each detected frame is detected at once (the detector's batch size is not used): which frame is converted and
     detected next depends on the tracks found so far, and deciding it in frame order keeps the scan
     deterministic and independent of the detector's batch size. A background thread decodes in
     lockstep with this one (``VideoReader(select=..., prefetch=1)``): it grabs the next frame while
     this thread detects and tracks the last one, and asks the policy about it only once this thread
     is done, so the decisions are the same as without the thread.
     """
+    path, stride, start = reader.path, reader.stride, reader.start
     policy_box: list[ScanPolicy] = []
     scanned = [0]
 
@@ -188,7 +197,7 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
         scanned[0] += 1
         return policy_box[0].wants((index - start) // stride)
 
-    reader = VideoReader(path, stride=stride, start=start, end=end, select=select, prefetch=1)
+    reader.select = select
     stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
     stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
     rate = reader.fps / stride
@@ -257,6 +266,7 @@ def _extract_adaptive(path: Path, detector: Detector, tracker_name: str, camera:
         stats.frames_detected = policy.detected
         stats.gate_checks, stats.motion_onsets = policy.gated, policy.onsets
         stats.frames_failed = reader.failed_frames
+        stats.decoder = reader.decoder
         stats.frames_missing = reader.frames_missing
         stats.damage = reader.damage_report() or ""
         stats.tracks_dropped = builder.dropped

@@ -99,11 +99,14 @@ class Pipeline:
     """Detector + tracker + pose + embedder built once from :class:`PipelineSettings`."""
 
     def __init__(self, settings: PipelineSettings, embedder: Any | None = None) -> None:
+        from csip_reid.core.nvdec import resolve_decoder
         from csip_reid.pipeline.detect import create_detector
         from csip_reid.pipeline.embed import create_embedder
         from csip_reid.pipeline.pose import create_pose
 
         self.settings = settings
+        #: ``opencv`` or ``nvdec``: what ``settings.decoder`` means on this machine (fails early if unusable).
+        self.decoder = resolve_decoder(settings.decoder, settings.device)
         self.embedder = embedder or create_embedder(settings.embedder, device=settings.device)
         self.detector = create_detector(
             settings.detector, device=settings.device, conf=settings.detector_conf,
@@ -136,6 +139,7 @@ class Pipeline:
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
             tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
+            decoder=s.decoder, device=s.device,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:

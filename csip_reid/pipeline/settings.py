@@ -37,6 +37,8 @@ class PipelineSettings:
         min_box_height: Tracks whose median box height (px) is lower are dropped.
         max_samples: Crops kept per tracklet (evenly spread); pose and embedding only see these.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
+        decoder: Video decoder: ``auto`` (the GPU's NVDEC on a CUDA device when PyNvVideoCodec is
+            installed, else OpenCV), ``opencv`` or ``nvdec`` (:mod:`csip_reid.core.nvdec`).
         camera_map: Gallery camera name → training-camera index for a CSIP model's SIE embedding
             (:mod:`csip_reid.pipeline.camera_map`); cameras not in it get the mean embedding.
     """
@@ -54,6 +56,7 @@ class PipelineSettings:
     min_box_height: int = 32
     max_samples: int = 16
     device: str = "cpu"
+    decoder: str = "auto"
     camera_map: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +92,9 @@ class PipelineSettings:
             raise ConfigError("max_samples must be >= 1")
         if s.scan not in ("adaptive", "full"):
             raise ConfigError(f"unknown scan {s.scan!r}; choose adaptive or full")
+        from csip_reid.core.nvdec import check_decoder
+
+        check_decoder(s.decoder)
         return s
 
     def to_dict(self) -> dict[str, Any]:
