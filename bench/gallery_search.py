@@ -146,18 +146,21 @@ def main() -> None:
         faiss.omp_set_num_threads(args.threads)
     if args.large:
         from gallery_large import HEADER as LHEADER
+        from gallery_large import format_curve, run_large
         from gallery_large import format_row as lformat
-        from gallery_large import run_large
 
         print(f"# large gallery, {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, faiss "
               f"{faiss.__version__}, {faiss.omp_get_max_threads()} threads, {date.today()}")
         print(LHEADER)
         print("|" + "---|" * (LHEADER.count("|") - 1))
+        curves = []
         for size in args.large.split(","):
             for kind in args.kinds.split(","):
                 row = run_large(parse_size(size), args.dim, kind, args.on_disk, args.queries, args.k,
                                 args.seed, (args.id_spread, args.mode_spread))
                 print(lformat(row), flush=True)
+                curves.append(format_curve(row))
+        print("\n".join(["", *curves]))
         return
 
     print(f"# gallery search, dim {args.dim}, k={args.k}, {args.queries}-query batches, "
