@@ -32,7 +32,7 @@ def _count(option: str, text: str | None) -> int | None | str:
 
 
 def policy_changes(compressed: str | None, compressed_above: str | None, exact_below: str | None,
-                   on_disk: bool | None) -> dict[str, Any]:
+                   on_disk: bool | None, nlist_factor: float | None = None) -> dict[str, Any]:
     """The :class:`~csip_reid.gallery.index.IndexPolicy` fields the options change (others keep their value).
 
     Raises:
@@ -52,6 +52,10 @@ def policy_changes(compressed: str | None, compressed_above: str | None, exact_b
             changes[field] = value
     if on_disk is not None:
         changes["on_disk"] = on_disk
+    if nlist_factor is not None:
+        if not 0 < nlist_factor <= 256:
+            raise ConfigError(f"--nlist-factor must be in (0, 256], not {nlist_factor}")
+        changes["nlist_factor"] = float(nlist_factor)
     return changes
 
 
@@ -97,16 +101,18 @@ def _line(d: dict[str, Any]) -> str:
               "512/dim).")
 @click.option("--on-disk/--in-memory", "on_disk", default=None, help="Keep a compressed index's inverted lists "
               "in a memory-mapped file beside the index, or in memory.")
+@click.option("--nlist-factor", type=float, help="IVF lists per sqrt(N) (default 2). More lists partition "
+              "weakly clustered galleries better at 10M+ (bench/README.md), at a longer training.")
 @click.option("--json", "as_json", is_flag=True, help="Print the index description as JSON.")
 def reindex(gallery_dir: str, compressed: str | None, compressed_above: str | None, exact_below: str | None,
-            on_disk: bool | None, as_json: bool) -> None:
+            on_disk: bool | None, nlist_factor: float | None, as_json: bool) -> None:
     """Store a new index policy in the gallery and rebuild its index under it (bounded memory).
 
     Options not given keep the stored value; later `reid index` runs keep the policy.
     """
     from csip_reid.gallery.store import Gallery
 
-    changes = policy_changes(compressed, compressed_above, exact_below, on_disk)
+    changes = policy_changes(compressed, compressed_above, exact_below, on_disk, nlist_factor)
     with _native_stdout_to_stderr(), Gallery.open(gallery_dir) as g:
         d = {**g.reindex(dataclasses.replace(g.policy, **changes)), "policy": g.policy.to_dict()}
     click.echo(json.dumps(d, indent=2) if as_json else _line(d))

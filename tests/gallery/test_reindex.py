@@ -98,10 +98,23 @@ def test_interrupted_reindex_is_finished_by_the_next_writer(gallery: Path, vecto
         assert g.index.kind == "ivfpq" and lists_file(g.index.index) is not None
 
 
+def test_nlist_factor_sets_the_partition(gallery: Path) -> None:
+    """More lists per sqrt(N) (the 10M benchmark's remedy for weakly clustered galleries) is stored and used."""
+    base = json.loads(reid("gallery", "reindex", "--gallery", str(gallery), *ON_DISK, "--json"))
+    more = json.loads(reid("gallery", "reindex", "--gallery", str(gallery), "--nlist-factor", "0.5", "--json"))
+    assert base["nlist"] == IndexPolicy().nlist_for(1200) == 30  # capped at 40 vectors per list
+    assert more["nlist"] == IndexPolicy(nlist_factor=0.5).nlist_for(1200) == 17
+    assert more["policy"]["nlist_factor"] == 0.5 and more["policy"]["on_disk"]  # other choices kept
+    with Gallery.open(gallery) as g:
+        assert g.policy.nlist_factor == 0.5 and g.index.nlist == 17
+        _finds_itself(g)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--compressed", "ivfflat"], "--compressed must be one of ivfsq8, ivfpq, not 'ivfflat'"),
     (["--compressed-above", "lots"], "--compressed-above must be a number of vectors"),
     (["--exact-below", "-5"], "--exact-below must be >= 0"),
+    (["--nlist-factor", "0"], "--nlist-factor must be in (0, 256], not 0.0"),
 ])
 def test_bad_values_are_one_line_errors(gallery: Path, args: list[str], message: str) -> None:
     before = (gallery / "manifest.json").read_bytes()
