@@ -332,6 +332,7 @@ _register_identity(main)
 from csip_reid.cli_gallery import register as _register_gallery  # noqa: E402
 
 _register_gallery(main)
+
 from csip_reid.cli_serve import register as _register_serve  # noqa: E402
 
 _register_serve(main)

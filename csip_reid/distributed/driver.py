@@ -102,7 +102,7 @@ class Driver:
         bar = tqdm(total=0, unit="frame", disable=not self.progress, dynamic_ncols=True)
         pending = deque(jobs)
         running: dict[Any, tuple[int, str]] = {}
-        finished_frames = 0
+        finished: list[str] = []
         done = len(summary.results)
 
         def hand_out(k: int) -> None:
@@ -120,12 +120,13 @@ class Driver:
                     hand_out(k)  # the actor starts its next video while this process merges the last
                     res = self._finish(ref, path, force)
                     summary.results.append(res)
-                    finished_frames += frames.get(path) or _frame_count(path)
+                    finished.append(path)
                     done += 1
                 live = self._live_frames([k for k, _ in running.values()])
                 bar.set_description(f"videos {done}/{total_videos}", refresh=False)
-                bar.total = sum(list(frames.values()))
-                bar.n = min(bar.total, finished_frames + live)
+                counted = frames.copy()  # the counting thread may be adding to it
+                bar.total = sum(counted.values())
+                bar.n = min(bar.total, sum(counted.get(p, 0) for p in finished) + live)
                 bar.refresh()
         finally:
             bar.close()

@@ -130,7 +130,8 @@ def extract_tracklets(
     stats = stats if stats is not None else ExtractStats()
     stats.scan = scan
     if scan == "adaptive":
-        reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=1, decoder=decoder, device=device)
+        reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=1, decoder=decoder,
+                             device=device)
         yield from _extract_adaptive(reader, detector, tracker_name, camera, builder_opts, tracker_opts,
                                      progress, stats, scan_config or ScanConfig(), t0)
         return
@@ -182,9 +183,9 @@ def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str
                       stats: ExtractStats, config: ScanConfig, t0: float) -> Iterator[Tracklet]:
     """The adaptive scan of :func:`extract_tracklets` over ``reader`` (its ``select`` is set here).
 
-    Each detected frame is detected at once (the detector's batch size is not used): which frame is converted and
-    detected next depends on the tracks found so far, and deciding it in frame order keeps the scan
-    deterministic and independent of the detector's batch size. A background thread decodes in
+    Each detected frame is detected at once (the detector's batch size is not used): which frame is
+    converted and detected next depends on the tracks found so far, and deciding it in frame order
+    keeps the scan deterministic and independent of the detector's batch size. A background thread decodes in
     lockstep with this one (``VideoReader(select=..., prefetch=1)``): it grabs the next frame while
     this thread detects and tracks the last one, and asks the policy about it only once this thread
     is done, so the decisions are the same as without the thread.

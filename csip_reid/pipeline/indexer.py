@@ -139,7 +139,7 @@ class Pipeline:
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
             tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
-            decoder=s.decoder, device=s.device,
+            decoder=self.decoder, device=s.device,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:
