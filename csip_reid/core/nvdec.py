@@ -10,6 +10,8 @@ never leave the GPU.
 Decoders (``--decoder``, a pipeline setting):
 
 * ``opencv``: OpenCV's FFmpeg back-end on the CPU (every machine);
+* ``pyav``: FFmpeg through PyAV (``pip install av``) with decoder threads, and keyframe-only
+  decoding of quiet stretches for the adaptive scan (:mod:`csip_reid.core.pyav`);
 * ``nvdec``: PyNvVideoCodec (``pip install PyNvVideoCodec``, an NVIDIA GPU with NVDEC); an error
   when either is missing;
 * ``auto`` (default): ``nvdec`` when the pipeline runs on CUDA and PyNvVideoCodec imports,
@@ -31,7 +33,7 @@ from csip_reid.core.errors import ConfigError, VideoError
 
 logger = logging.getLogger(__name__)
 
-DECODERS = ("auto", "opencv", "nvdec")
+DECODERS = ("auto", "opencv", "pyav", "nvdec")
 
 
 def check_decoder(name: str) -> str:
@@ -67,6 +69,11 @@ def resolve_decoder(name: str, device: str = "cpu") -> str:
     if name == "nvdec" and not nvdec_available():
         raise ConfigError("--decoder nvdec needs PyNvVideoCodec and an NVIDIA GPU: pip install PyNvVideoCodec "
                           "(or use --decoder opencv)")
+    if name == "pyav":
+        from csip_reid.core.pyav import pyav_available
+
+        if not pyav_available():
+            raise ConfigError("--decoder pyav needs PyAV: pip install av (or use --decoder opencv)")
     if name == "auto":
         return "nvdec" if str(device).startswith("cuda") and nvdec_available() else "opencv"
     return name

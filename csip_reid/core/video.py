@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # FFmpeg's log level is read once, when OpenCV's FFmpeg back-end first opens a file: set it before.
 # -8 = AV_LOG_QUIET; a user who wants FFmpeg's messages sets OPENCV_FFMPEG_LOGLEVEL themselves.
@@ -28,6 +28,9 @@ import numpy as np  # noqa: E402
 
 from csip_reid.core.errors import VideoError
 from csip_reid.core.prefetch import Demand, prefetched
+
+if TYPE_CHECKING:
+    from csip_reid.core.pyav import KeyframeControl
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,9 @@ class VideoReader:
         prefetch: If > 0, decode in a background thread into a queue of at most this many frames.
             Exceptions raised while decoding are re-raised in the consuming thread. With
             ``select`` the thread runs in lockstep with the consumer instead (see ``select``).
-        decoder: ``opencv`` (default), ``nvdec`` (the GPU's decoder, :mod:`csip_reid.core.nvdec`)
-            or ``auto`` (``nvdec`` on a CUDA ``device`` when PyNvVideoCodec is installed).
+        decoder: ``opencv`` (default), ``pyav`` (:mod:`csip_reid.core.pyav`), ``nvdec`` (the GPU's
+            decoder, :mod:`csip_reid.core.nvdec`) or ``auto`` (``nvdec`` on a CUDA ``device`` when
+            PyNvVideoCodec is installed).
         device: The device the frames are for (``auto`` decodes on it when it is a GPU).
         select: Optional ``select(frame_index) -> bool``, asked for each frame the stride keeps once
             it is decoded (grabbed): False leaves it unconverted (it costs only its decode) and does
@@ -64,6 +68,13 @@ class VideoReader:
             the consumer has finished with every frame yielded before; so ``select`` may depend on
             what the consumer made of those frames, and the answers do not depend on timing. The
             thread still decodes (grabs) the next frame while the consumer works on the last one.
+        keyframes: Optional :class:`KeyframeControl` (``pyav`` decoder, with ``select`` and
+            ``prefetch``): while it says the scan is idle, only keyframes are decoded, and a keyframe
+            that it says shows a change makes the reader go back to the keyframe before and decode
+            every frame since the last one it handled. Keyframes further apart than
+            ``max_keyframe_gap_s`` turn this off for the rest of the file (a person could enter and
+            leave unseen between them).
+        max_keyframe_gap_s: See ``keyframes``.
 
     Attributes:
         fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
@@ -91,6 +102,8 @@ class VideoReader:
         select: Callable[[int], bool] | None = None,
         decoder: str = "opencv",
         device: str = "cpu",
+        keyframes: KeyframeControl | None = None,
+        max_keyframe_gap_s: float = 4.0,
     ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -110,6 +123,11 @@ class VideoReader:
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
+        self.keyframes = keyframes if self.decoder == "pyav" and select is not None and prefetch > 0 else None
+        self.max_keyframe_gap_s = float(max_keyframe_gap_s)
+        #: Keyframe-only decoding in the last iteration: frames decoded while skipping, rewinds, and
+        #: why it was turned off ("" while it was allowed).
+        self.skip_stats: dict[str, Any] = {}
         self._demand: Demand | None = None
 
         cap = self._open()
@@ -181,6 +199,10 @@ class VideoReader:
 
     def _capture(self) -> Any:
         """The decoder for one iteration (NVDEC, or OpenCV when NVDEC cannot open this file)."""
+        if self.decoder == "pyav":
+            from csip_reid.core.pyav import PyAVCapture
+
+            return PyAVCapture(self.path)
         if self.decoder == "nvdec":
             from csip_reid.core.nvdec import NvdecCapture
 
@@ -196,27 +218,36 @@ class VideoReader:
         self.frames_read = 0
         self.frames_missing = 0
         cap = self._capture()
+        positioned = hasattr(cap, "position")  # PyAV numbers frames itself (it can skip and seek)
+        skipper = None
+        if self.keyframes is not None:
+            from csip_reid.core.pyav import KeyframeSkipper
+
+            skipper = KeyframeSkipper(cap, self.keyframes, self.max_keyframe_gap_s * self.fps)
         pending_failures = 0  # failures only count once a later frame decodes (else: end of stream)
         index = -1
         last_ok = self.start - 1
         try:
             while True:
-                index += 1
+                if not positioned and self.end is not None and index + 1 >= self.end:
+                    break
+                ok = cap.grab()
+                if positioned and not ok:
+                    break  # PyAV skips what it cannot decode and counts it; False is the end
+                index = cap.position if positioned else index + 1
                 if self.end is not None and index >= self.end:
                     break
-                wanted = index >= self.start and (index - self.start) % self.stride == 0
-                if wanted and self.select is None:
-                    ok, frame = cap.read()
+                wanted = ok and index >= self.start and (index - self.start) % self.stride == 0
+                frame = None
+                if ok and self.select is not None and (wanted or skipper is not None):
+                    if self._demand is not None and not self._demand.wait():
+                        break  # the consumer stopped
+                    if skipper is not None and skipper.after_grab(index, last_ok):
+                        continue  # went back to an earlier keyframe: what follows is decoded again
+                    wanted = wanted and bool(self.select(index))  # asked only for frames that decoded
+                if ok and wanted:
+                    ok, frame = cap.retrieve()
                     ok = ok and frame is not None and frame.size > 0
-                else:
-                    ok, frame = cap.grab(), None
-                    if ok and wanted:  # asked only for frames that decoded
-                        if self._demand is not None and not self._demand.wait():
-                            break  # the consumer stopped
-                        wanted = bool(self.select(index))
-                        if wanted:
-                            ok, frame = cap.retrieve()
-                            ok = ok and frame is not None and frame.size > 0
                 if not ok:
                     pending_failures += 1
                     past_claim = self.frame_count and index >= self.frame_count
@@ -233,8 +264,11 @@ class VideoReader:
                     if self._demand is not None:
                         self._demand.spend()
                     yield index, index / self.fps, frame
+            self.failed_frames += int(getattr(cap, "failed", 0))
             if self.end is None and self.frame_count:
                 self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
+            if skipper is not None:
+                self.skip_stats = skipper.stats()
             report = self.damage_report()
             if report:  # callers (the indexer) report it, once per video
                 logger.debug("%s: %s", self.path, report)

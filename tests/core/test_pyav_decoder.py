@@ -1,0 +1,121 @@
+"""PyAV decoding: same frames as OpenCV, keyframe-only skipping, going back to the keyframe before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from csip_reid.core.pyav import PyAVCapture  # noqa: E402
+from csip_reid.core.video import VideoReader  # noqa: E402
+
+FPS, GOP, N = 10, 10, 80
+ENTER, LEAVE = 37, 52  # a bright square is in the picture on these frames (half-open)
+
+
+def _picture(i: int) -> np.ndarray:
+    img = np.full((120, 160, 3), 60, np.uint8)
+    img[:, :, 1] = 90
+    if ENTER <= i < LEAVE:
+        x = 20 + 4 * (i - ENTER)
+        img[40:100, x : x + 30] = 230
+    return img
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An H.264 clip with a keyframe every GOP frames and one moving square."""
+    path = tmp_path_factory.mktemp("pyav") / "quiet.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        s.options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"}
+        for i in range(N):
+            for p in s.encode(av.VideoFrame.from_ndarray(_picture(i), format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+class Scan:
+    """A scan in miniature: idle while no square was seen in the last frames it handled."""
+
+    def __init__(self) -> None:
+        self.handled: list[int] = []
+        self.seen_at: int | None = None
+
+    def select(self, index: int) -> bool:
+        return True
+
+    def consume(self, index: int, frame: np.ndarray) -> None:
+        self.handled.append(index)
+        if frame.max() > 200:
+            self.seen_at = index
+
+    def idle(self) -> bool:
+        return self.seen_at is None or self.handled[-1] - self.seen_at > 3
+
+    def opens(self, frame: np.ndarray) -> bool:
+        return bool(frame.max() > 200)
+
+
+def _run(clip: Path, scan: Scan, **kw: object) -> VideoReader:
+    reader = VideoReader(clip, decoder="pyav", select=scan.select, prefetch=1, keyframes=scan, **kw)
+    for index, _, frame in reader:
+        scan.consume(index, frame)
+    return reader
+
+
+def test_pyav_gives_the_frames_opencv_gives(clip: Path) -> None:
+    cv = list(VideoReader(clip, decoder="opencv"))
+    pa = list(VideoReader(clip, decoder="pyav", prefetch=4))
+    assert [i for i, _, _ in pa] == [i for i, _, _ in cv] == list(range(N))
+    for (_, t1, a), (_, t2, b) in zip(cv, pa, strict=True):
+        assert t1 == pytest.approx(t2)
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
+
+
+def test_pyav_capture_reports_the_container(clip: Path) -> None:
+    cap = PyAVCapture(clip)
+    assert cap.fps == FPS and cap.frame_count == N and cap.can_skip
+    keys = []
+    while cap.grab():
+        if cap.keyframe:
+            keys.append(cap.position)
+    cap.release()
+    assert keys == list(range(0, N, GOP))
+
+
+def test_quiet_stretches_decode_keyframes_only_and_a_change_goes_back(clip: Path) -> None:
+    scan = Scan()
+    reader = _run(clip, scan)
+    got = scan.handled
+    assert got == sorted(set(got)), "frames reach the consumer once each, in order"
+    # before the square: keyframes only (after the first frame, where the scan turns idle)
+    assert [i for i in got if i < 30] == [0, 10, 20]
+    # keyframe 40 shows the square: the reader went back to keyframe 30 and decoded every frame
+    # after it, so the square is seen from the frame it entered on
+    assert list(range(31, LEAVE + 4)) == [i for i in got if 31 <= i < LEAVE + 4]
+    assert scan.handled.index(ENTER) > 0 and min(i for i in got if i >= ENTER) == ENTER
+    # after it left: keyframes only again, up to the end
+    assert [i for i in got if i > LEAVE + 10] == [70]
+    stats = reader.skip_stats
+    assert stats["rewinds"] == 1 and stats["skip_off"] == ""
+    assert reader.failed_frames == 0
+
+
+def test_keyframes_too_far_apart_turn_skipping_off(clip: Path) -> None:
+    scan = Scan()
+    reader = _run(clip, scan, max_keyframe_gap_s=0.5)  # the clip has one keyframe a second
+    assert scan.handled == list(range(N)), "every frame, once, in order"
+    assert "apart" in reader.skip_stats["skip_off"]
+
+
+def test_skipping_needs_the_pyav_decoder_and_a_lockstep_scan(clip: Path) -> None:
+    scan = Scan()
+    assert VideoReader(clip, decoder="opencv", select=scan.select, prefetch=1, keyframes=scan).keyframes is None
+    assert VideoReader(clip, decoder="pyav", keyframes=scan).keyframes is None
