@@ -88,7 +88,7 @@ def _pipeline_options(f: Any) -> Any:
         click.option("--scan", type=click.Choice(["adaptive", "full"]),
                      help="adaptive (default): detect motion onsets and keyframes only; full: every frame."),
         click.option("--device", help="cpu, cuda or cuda:N."),
-        click.option("--decoder", type=click.Choice(["auto", "opencv", "nvdec"]),
+        click.option("--decoder", type=click.Choice(["auto", "opencv", "pyav", "nvdec"]),
                      help="Video decoder: auto (default: the GPU's NVDEC with --device cuda when PyNvVideoCodec "
                           "is installed), opencv, nvdec."),
     ]

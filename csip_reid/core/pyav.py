@@ -60,6 +60,8 @@ class PyAVCapture:
         can_skip: Whether keyframe-only decoding is possible (the stream has presentation times).
         keyframes_decoded: Frames decoded while :attr:`sparse` was on.
         rewinds: Calls of :meth:`rewind`.
+        demuxed_to: Position of the latest packet read from the file, decoded or skipped (-1 before
+            the first): the end of what the file holds, for telling a skipped tail from a missing one.
 
     Raises:
         VideoError: The file cannot be opened or has no video stream.
@@ -95,6 +97,7 @@ class PyAVCapture:
         self.failed = 0
         self.keyframes_decoded = 0
         self.rewinds = 0
+        self.demuxed_to = -1
         self._sparse = False
         self._pending: deque[Any] = deque()
         self._frame: Any = None
@@ -213,6 +216,8 @@ class PyAVCapture:
             except av.error.FFmpegError as e:  # a broken container past this point
                 logger.debug("%s: demuxing stopped: %s", self.path, e)
                 return None
+            if packet.pts is not None and self.can_skip:
+                self.demuxed_to = max(self.demuxed_to, round((packet.pts - self._t0) * self._tb * self.fps))
             try:
                 self._pending.extend(packet.decode())
             except av.error.FFmpegError:  # e.g. InvalidDataError on a damaged packet

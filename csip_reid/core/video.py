@@ -123,7 +123,8 @@ class VideoReader:
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
-        self.keyframes = keyframes if self.decoder == "pyav" and select is not None and prefetch > 0 else None
+        #: Keyframe skipping (set it before iterating; used with ``pyav``, ``select`` and ``prefetch``).
+        self.keyframes = keyframes
         self.max_keyframe_gap_s = float(max_keyframe_gap_s)
         #: Keyframe-only decoding in the last iteration: frames decoded while skipping, rewinds, and
         #: why it was turned off ("" while it was allowed).
@@ -217,10 +218,11 @@ class VideoReader:
         self.failed_frames = 0
         self.frames_read = 0
         self.frames_missing = 0
+        self.skip_stats = {}
         cap = self._capture()
         positioned = hasattr(cap, "position")  # PyAV numbers frames itself (it can skip and seek)
         skipper = None
-        if self.keyframes is not None:
+        if self.keyframes is not None and self.decoder == "pyav" and self._demand is not None:
             from csip_reid.core.pyav import KeyframeSkipper
 
             skipper = KeyframeSkipper(cap, self.keyframes, self.max_keyframe_gap_s * self.fps)
@@ -266,6 +268,8 @@ class VideoReader:
                     yield index, index / self.fps, frame
             self.failed_frames += int(getattr(cap, "failed", 0))
             if self.end is None and self.frame_count:
+                if skipper is not None:  # a tail skipped to keyframes is not missing
+                    last_ok = max(last_ok, cap.demuxed_to)
                 self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
             if skipper is not None:
                 self.skip_stats = skipper.stats()

@@ -42,7 +42,11 @@ class ExtractStats:
         frames_read: Frames decoded and processed (after the stride).
         frames_detected: Frames the detector ran on (all of ``frames_read`` with ``scan="full"``).
         scan: ``full`` or ``adaptive``.
-        decoder: The decoder that read the video: ``opencv`` or ``nvdec``.
+        decoder: The decoder that read the video: ``opencv``, ``pyav`` or ``nvdec``.
+        decode_mode: ``every frame``, or ``keyframes while idle`` (adaptive scan with ``pyav``:
+            quiet stretches decoded keyframes only), with why skipping stopped if it did.
+        keyframes_only: Frames decoded while skipping to keyframes.
+        rewinds: Times a keyframe showed a change and the frames before it were decoded again.
         gate_checks: Adaptive scan: frames the motion gate compared.
         motion_onsets: Adaptive scan: gate checks that saw motion (and were detected).
         frames_failed: Frames that failed to decode and were skipped.
@@ -64,6 +68,9 @@ class ExtractStats:
     frames_detected: int = 0
     scan: str = "full"
     decoder: str = ""
+    decode_mode: str = "every frame"
+    keyframes_only: int = 0
+    rewinds: int = 0
     gate_checks: int = 0
     motion_onsets: int = 0
     frames_failed: int = 0
@@ -115,7 +122,8 @@ def extract_tracklets(
         stats: An :class:`ExtractStats` to fill in (read it after the iterator is exhausted).
         scan: ``full`` (detect every frame) or ``adaptive`` (see :mod:`csip_reid.pipeline.scan`).
         scan_config: Knobs of the adaptive scan.
-        decoder: ``opencv``, ``nvdec`` or ``auto`` (see :mod:`csip_reid.core.nvdec`).
+        decoder: ``opencv``, ``pyav``, ``nvdec`` or ``auto`` (see :mod:`csip_reid.core.nvdec`); with
+            ``pyav`` the adaptive scan decodes quiet stretches keyframes only.
         device: Device of the pipeline (``auto`` decodes on it when it is a GPU).
 
     Raises:
@@ -205,6 +213,7 @@ def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str
     tracker = create_tracker(tracker_name, frame_rate=rate, **(tracker_opts or {}))
     policy = ScanPolicy(rate, lost_steps=tracker.max_lost, config=config)
     policy_box.append(policy)
+    reader.keyframes = policy if reader.decoder == "pyav" else None  # quiet stretches: keyframes only
     # a track may be kept a little longer than at full rate (its window is counted in keyframes)
     opts = {"lost_after": (tracker.max_lost + 2 * policy.max_interval) * stride, **(builder_opts or {})}
     min_frames = int(opts.pop("min_frames", 5))  # counted after interpolation, as a full scan counts it
@@ -259,7 +268,7 @@ def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str
             # detected at once: the next keyframe is planned from this frame's tracks (holding
             # keyframes back for a batch would plan from stale speeds and fragment tracks)
             yield from flush([item])
-            bar.update(scanned[0] - bar.n)
+            bar.update(step + 1 - bar.n)  # by position: frames skipped to a keyframe count as done
         yield from finished(builder.finish())
     finally:
         bar.close()
@@ -270,5 +279,10 @@ def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str
         stats.decoder = reader.decoder
         stats.frames_missing = reader.frames_missing
         stats.damage = reader.damage_report() or ""
+        if reader.skip_stats:
+            off = reader.skip_stats["skip_off"]
+            stats.decode_mode = "keyframes while idle" + (f" (then every frame: {off})" if off else "")
+            stats.keyframes_only = reader.skip_stats["keyframes_decoded"]
+            stats.rewinds = reader.skip_stats["rewinds"]
         stats.tracks_dropped = builder.dropped
         stats.seconds = time.perf_counter() - t0

@@ -254,6 +254,14 @@ class ScanPolicy:
         self.interval = k
         self.next_key = step + k if self.tracking or born else NEVER
 
+    def idle(self) -> bool:
+        """Nothing is due until the picture changes: no track, no keyframe planned (keyframe skipping)."""
+        return not self.tracking and self.next_key == NEVER
+
+    def opens(self, frame: np.ndarray) -> bool:
+        """Whether ``frame`` differs from the gate's reference (asked of keyframes decoded while skipping)."""
+        return self.gate.moved(self.gate.small(frame))
+
     def stats(self) -> dict[str, int]:
         return {"gate_checks": self.gated, "detected": self.detected, "motion_onsets": self.onsets,
                 "aged": self.aged_steps}

@@ -29,7 +29,7 @@ def _picture(i: int) -> np.ndarray:
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An H.264 clip with a keyframe every GOP frames and one moving square."""
     path = tmp_path_factory.mktemp("pyav") / "quiet.mp4"
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
         s = c.add_stream("libx264", rate=FPS)
         s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
         s.options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"}
@@ -106,6 +106,7 @@ def test_quiet_stretches_decode_keyframes_only_and_a_change_goes_back(clip: Path
     stats = reader.skip_stats
     assert stats["rewinds"] == 1 and stats["skip_off"] == ""
     assert reader.failed_frames == 0
+    assert reader.frames_missing == 0 and reader.damage_report() is None, "a skipped tail is not damage"
 
 
 def test_keyframes_too_far_apart_turn_skipping_off(clip: Path) -> None:
@@ -115,7 +116,20 @@ def test_keyframes_too_far_apart_turn_skipping_off(clip: Path) -> None:
     assert "apart" in reader.skip_stats["skip_off"]
 
 
-def test_skipping_needs_the_pyav_decoder_and_a_lockstep_scan(clip: Path) -> None:
+def test_a_truncated_file_still_reports_its_missing_tail(clip: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.mp4"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
     scan = Scan()
-    assert VideoReader(clip, decoder="opencv", select=scan.select, prefetch=1, keyframes=scan).keyframes is None
-    assert VideoReader(clip, decoder="pyav", keyframes=scan).keyframes is None
+    reader = _run(cut, scan)
+    assert scan.handled and scan.handled == sorted(set(scan.handled))
+    assert reader.frames_missing > 0 and "truncated" in (reader.damage_report() or "")
+
+
+@pytest.mark.parametrize("kw", [{"decoder": "opencv", "prefetch": 1}, {"decoder": "pyav", "prefetch": 0}])
+def test_skipping_needs_the_pyav_decoder_and_a_lockstep_scan(clip: Path, kw: dict) -> None:
+    scan = Scan()
+    reader = VideoReader(clip, select=scan.select, keyframes=scan, **kw)
+    for index, _, frame in reader:
+        scan.consume(index, frame)
+    assert scan.handled == list(range(N)) and reader.skip_stats == {}
