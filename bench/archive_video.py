@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,16 +100,22 @@ def generate(source: Path, spec: ArchiveSpec, cache: Path) -> tuple[Path, list[t
         st.width, st.height, st.pix_fmt = spec.width, spec.height, "yuv420p"
         gop = str(round(spec.gop_s * spec.fps))
         st.options = {"g": gop, "keyint_min": gop, "sc_threshold": "0", "preset": "ultrafast", "crf": "26"}
+        quiet: dict[float, object] = {}  # one converted frame per light level: only the encoder works
         i = 0
         while i < spec.frames:
             if i in starts:
                 a, b = starts[i]
                 for j in range(a, b):
-                    _encode(c, st, cv2.resize(src[j], size, interpolation=cv2.INTER_LINEAR))
-                i += b - a
+                    frame = av.VideoFrame.from_ndarray(cv2.resize(src[j], size, interpolation=cv2.INTER_LINEAR),
+                                                       format="bgr24")
+                    _encode(c, st, frame, i)
+                    i += 1
                 continue
-            gain = 1.0 + 0.04 * np.sin(2 * np.pi * i / (spec.fps * 600))  # ten-minute light cycle
-            _encode(c, st, cv2.convertScaleAbs(background, alpha=gain))
+            gain = round(1.0 + 0.04 * np.sin(2 * np.pi * i / (spec.fps * 600)), 2)  # ten-minute light cycle
+            if gain not in quiet:
+                quiet[gain] = av.VideoFrame.from_ndarray(cv2.convertScaleAbs(background, alpha=gain),
+                                                         format="bgr24").reformat(format="yuv420p")
+            _encode(c, st, quiet[gain], i)
             i += 1
         for p in st.encode():
             c.mux(p)
@@ -117,8 +124,9 @@ def generate(source: Path, spec: ArchiveSpec, cache: Path) -> tuple[Path, list[t
     return out, stretches
 
 
-def _encode(container: object, stream: object, bgr: np.ndarray) -> None:
-    import av
+def _encode(container: Any, stream: Any, frame: Any, index: int) -> None:
+    from fractions import Fraction
 
-    for p in stream.encode(av.VideoFrame.from_ndarray(bgr, format="bgr24")):
+    frame.pts, frame.time_base = index, Fraction(1, stream.codec_context.framerate)
+    for p in stream.encode(frame):
         container.mux(p)
