@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     base = rows[0][1]
     adaptive = next(r[1] for r in rows if r[0] == "index --scan adaptive --decoder opencv")
     video_s = spec.frames / spec.fps
-    print(f"\n| row | wall s | x real time | OpenCV decode / row | adaptive(opencv) / row | peak RSS MB | "
-          f"frames | found |\n|---|---|---|---|---|---|---|---|")
+    print("\n| row | wall s | x real time | OpenCV decode / row | adaptive(opencv) / row | peak RSS MB | "
+          "frames | found |\n|---|---|---|---|---|---|---|---|")
     for name, wall, rss, frames, found in rows:
         print(f"| {name} | {wall:.1f} | {video_s / wall:.0f} | {base / wall:.2f} | {adaptive / wall:.2f} | "
               f"{rss:.0f} | {frames} | {found} |")
