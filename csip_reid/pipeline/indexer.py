@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from csip_reid.core.errors import ConfigError, ReidError
-from csip_reid.core.skeleton import H36M_2D, check_skeleton_format
+from csip_reid.core.skeleton import check_skeleton_format
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.pipeline.pose import is_none
+from csip_reid.pipeline.pose import skeleton_format_for
 from csip_reid.pipeline.pose.skeleton import attach_skeletons
 from csip_reid.pipeline.settings import PipelineSettings
 
@@ -91,7 +91,7 @@ def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]
     info["pipeline"] = settings.to_dict()
     info["model_skeleton_format"] = info.get("skeleton_format")
     # what the gallery stores: skeletons from our pose stage, or none
-    info["skeleton_format"] = None if is_none(settings.pose) else H36M_2D
+    info["skeleton_format"] = skeleton_format_for(settings.pose)
     return info
 
 
@@ -114,7 +114,7 @@ class Pipeline:
         )
         self.pose = create_pose(settings.pose, device=settings.device)
         self.detector_has_keypoints = bool(getattr(self.detector, "has_keypoints", False))
-        self.skeleton_format = H36M_2D if self.pose is not None else None
+        self.skeleton_format = self.pose.skeleton_format if self.pose is not None else None
         if self.embedder.needs_skeleton:
             if self.pose is None:
                 raise ConfigError(

@@ -54,11 +54,17 @@ def offline_spec(name: str, request: pytest.FixtureRequest) -> str:
         if not HAS_MMPOSE:
             pytest.skip("mmpose not installed (scripts/install_mmpose.sh)")
         return "rtmpose-t:random" if name == "rtmpose" else f"{name}:random"
+    if name.startswith("blazepose"):
+        path = request.getfixturevalue("models_dir") / "pose_landmark_full.tflite"
+        if not path.is_file():
+            pytest.skip("pose_landmark_full.tflite missing")
+        return f"{name}:{path}"
     raise AssertionError(f"new pose back-end {name!r}: add an offline spec for it to this test")
 
 
 def test_registry_and_none() -> None:
-    assert {"movenet", "yolo-pose", "rtmpose", "rtmpose-t", "rtmpose-s", "rtmpose-m"} <= set(POSES.names())
+    assert {"movenet", "yolo-pose", "rtmpose", "rtmpose-t", "rtmpose-s", "rtmpose-m", "blazepose",
+            "blazepose-3d"} <= set(POSES.names())
     assert create_pose("none") is None and create_pose(None) is None and create_pose(" None ") is None
     with pytest.raises(ConfigError, match="unknown pose estimator 'openpose'"):
         create_pose("openpose")
