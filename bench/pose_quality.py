@@ -3,13 +3,14 @@
 Each video goes through the real detector and tracker (``yolox:yolox_nano`` + ByteTrack, every
 frame); every back-end then runs on the same sampled crops of every tracklet. Printed per back-end:
 
-* ``PCK@0.2``: agreement with the reference back-end (default MoveNet Lightning) within 0.2 of the
-  crop's longer side, over keypoints both score >= 0.3;
+* ``PCK@0.2`` (and the stricter ``PCK@0.1``): agreement with the reference back-end (default MoveNet
+  Lightning) within 0.2 (0.1) of the crop's longer side, over keypoints both score >= 0.3;
+  ``found``: crops in which the back-end found a person;
 * ``head>pelvis 2D``: frames whose head is above the pelvis in the image;
 * ``L/R<=15% 2D``: (frame, bone pair) shares whose left and right bone differ by at most 15 %;
   ``bone CV 2D``: median coefficient of variation of bone lengths over a tracklet (pixels);
 * for back-ends with 3D joints (``blazepose-3d``): the same three checks on the metric world
-  skeleton (``3D`` columns; head above pelvis in world axes, y down);
+  skeleton (``3D`` columns; head above pelvis in world axes, y down), and the median L/R difference;
 * ``ms/person``: wall time of ``estimate`` per crop, one interpreter thread by default.
 
 Usage::
@@ -39,11 +40,12 @@ def tracklet_crops(video: Path, detector: str, max_samples: int) -> list[list[np
     return [list(t.crops) for t in tracks if len(t.crops) >= 3]
 
 
-def run_pose(spec: str, crops: list[list[np.ndarray]], threads: int) -> dict:
+def run_pose(spec: str, crops: list[list[np.ndarray]], threads: int, roi_scale: float | None) -> dict:
     """Keypoints, optional world joints and seconds of one back-end on every tracklet's crops."""
     from csip_reid.pipeline.pose import create_pose
 
-    pose = create_pose(spec, num_threads=threads)
+    extra = {"roi_scale": roi_scale} if roi_scale and spec.startswith("blazepose") else {}
+    pose = create_pose(spec, num_threads=threads, **extra)
     pose.estimate_with_world(crops[0][:1])  # warm-up (XNNPACK packs weights on the first call)
     t0 = time.perf_counter()
     out = [pose.estimate_with_world(c) for c in crops]
@@ -62,7 +64,7 @@ def scores(res: dict, ref: dict, crops: list[list[np.ndarray]]) -> dict[str, flo
         with np.errstate(invalid="ignore"):
             h[~(h[..., 2] >= 0.3)] = np.nan
     n = len(kps)
-    row = {"crops": n, "PCK@0.2": pck(kps, rkps, sides), "found": float(np.isfinite(kps[:, 0, 0]).mean()),
+    row = {"crops": n, "PCK@0.2": pck(kps, rkps, sides), "PCK@0.1": pck(kps, rkps, sides, 0.1), "found": float(np.isfinite(kps[:, 0, 0]).mean()),
            "head>pelvis 2D": float(np.concatenate([head_above_pelvis(h) for h in h2d]).mean()),
            "L/R<=15% 2D": float((np.concatenate([lr_symmetry(h, 2) for h in h2d]) <= 0.15).mean()),
            "bone CV 2D": float(np.median(np.concatenate([bone_cv(h, 2) for h in h2d])))}
@@ -70,6 +72,7 @@ def scores(res: dict, ref: dict, crops: list[list[np.ndarray]]) -> dict[str, flo
         w = res["world"]
         row.update({"head>pelvis 3D": float(np.concatenate([head_above_pelvis(s) for s in w]).mean()),
                     "L/R<=15% 3D": float((np.concatenate([lr_symmetry(s) for s in w]) <= 0.15).mean()),
+                    "L/R med 3D": float(np.median(np.concatenate([lr_symmetry(s) for s in w]))),
                     "bone CV 3D": float(np.median(np.concatenate([bone_cv(s) for s in w])))})
     row["ms/person"] = 1000 * res["s"] / max(n, 1)
     return row
@@ -84,6 +87,7 @@ def main() -> None:
     ap.add_argument("--detector", default="yolox:yolox_nano")
     ap.add_argument("--max-samples", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--roi-scale", type=float, default=None, help="BlazePose ROI side / crop side (default 1.25)")
     args = ap.parse_args()
     poses = [p for p in args.poses.split(",") if p]
     if args.reference not in poses:
@@ -94,7 +98,7 @@ def main() -> None:
         if not crops:
             print(f"{name}: no tracklet")
             continue
-        results = {p: run_pose(p, crops, args.threads) for p in poses}
+        results = {p: run_pose(p, crops, args.threads, args.roi_scale) for p in poses}
         print(f"\n{name}: {len(crops)} tracklets, {sum(map(len, crops))} crops")
         for p in poses:
             row = scores(results[p], results[args.reference], crops)
