@@ -40,11 +40,13 @@ def tracklet_crops(video: Path, detector: str, max_samples: int) -> list[list[np
     return [list(t.crops) for t in tracks if len(t.crops) >= 3]
 
 
-def run_pose(spec: str, crops: list[list[np.ndarray]], threads: int, roi_scale: float | None) -> dict:
+def run_pose(spec: str, crops: list[list[np.ndarray]], threads: int, roi_scale: float | None, roi: str) -> dict:
     """Keypoints, optional world joints and seconds of one back-end on every tracklet's crops."""
     from csip_reid.pipeline.pose import create_pose
 
-    extra = {"roi_scale": roi_scale} if roi_scale and spec.startswith("blazepose") else {}
+    extra: dict = {}
+    if spec.startswith("blazepose"):
+        extra = {"roi": roi, **({"roi_scale": roi_scale} if roi_scale else {})}
     pose = create_pose(spec, num_threads=threads, **extra)
     pose.estimate_with_world(crops[0][:1])  # warm-up (XNNPACK packs weights on the first call)
     t0 = time.perf_counter()
@@ -88,6 +90,8 @@ def main() -> None:
     ap.add_argument("--max-samples", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--roi-scale", type=float, default=None, help="BlazePose ROI side / crop side (default 1.25)")
+    ap.add_argument("--roi", default="box", choices=("box", "detector"),
+                    help="BlazePose ROI: the tracker's box, or aligned by MediaPipe's ROI detector")
     args = ap.parse_args()
     poses = [p for p in args.poses.split(",") if p]
     if args.reference not in poses:
@@ -98,7 +102,7 @@ def main() -> None:
         if not crops:
             print(f"{name}: no tracklet")
             continue
-        results = {p: run_pose(p, crops, args.threads, args.roi_scale) for p in poses}
+        results = {p: run_pose(p, crops, args.threads, args.roi_scale, args.roi) for p in poses}
         print(f"\n{name}: {len(crops)} tracklets, {sum(map(len, crops))} crops")
         for p in poses:
             row = scores(results[p], results[args.reference], crops)

@@ -201,3 +201,27 @@ def test_skeletonize_dataset_writes_world_format(mini_mars: Path, models_dir: Pa
     assert len(found) >= 0.5 * len(files)  # small, blurry MARS crops: most still hold a person
     np.testing.assert_allclose(found[:, 0], 0.0, atol=1e-5)
     assert head_above_pelvis(found).mean() >= 0.9
+
+
+def test_detector_roi_follows_a_rotated_person(models_dir: Path, videos_dir: Path, blaze3d: PoseEstimator) -> None:
+    """``+detector`` aligns the ROI like MediaPipe: a person turned 90 degrees is still read."""
+    if not (models_dir / "pose_detection.tflite").is_file():
+        pytest.skip("pose_detection.tflite missing")
+    aligned = create_pose(f"blazepose-3d:{_weights(models_dir, 'full')}+detector", num_threads=1)
+    assert aligned.describe()["roi"] == "detector" and blaze3d.describe()["roi"] == "box"
+    crops = person_crops(videos_dir / "mmaction2_demo_skeleton.mp4", 3) + person_crops(
+        videos_dir / "tfjs_pose_squats.mp4", 3)
+    upright, _ = blaze3d.estimate_with_world(crops)
+    turned = [cv2.rotate(c, cv2.ROTATE_90_CLOCKWISE) for c in crops]
+    sides = np.array([max(c.shape[:2]) for c in crops], np.float32)
+    results = {}
+    for name, pose in (("box", blaze3d), ("detector", aligned)):
+        kps, world = pose.estimate_with_world(turned)
+        back = kps.copy()  # rotated (x', y') = (h - 1 - y, x)  ->  x = y', y = h - 1 - x'
+        back[..., 0] = kps[..., 1]
+        back[..., 1] = np.array([c.shape[0] - 1 for c in crops], np.float32)[:, None] - kps[..., 0]
+        results[name] = pck(back, upright, sides, 0.1)
+    assert results["detector"] >= 0.9 > results["box"] + 0.2
+    # world joints are rotated back into camera axes: the head lies to the right of the pelvis
+    head = world[np.isfinite(world[:, 10, 0]), 10]
+    assert len(head) == len(crops) and (head[:, 0] > 0.3).all() and (np.abs(head[:, 1]) < 0.3).all()
