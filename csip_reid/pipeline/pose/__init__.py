@@ -7,9 +7,10 @@ Specs (``--pose``, the ``KIND[:WEIGHTS]`` grammar of :mod:`csip_reid.core.regist
       a pose detector, the detector's keypoints are used and no second model runs.
     * ``rtmpose-t|s|m[:CHECKPOINT|:random]``: mmpose RTMPose; ``rtmpose:CONFIG.py@CHECKPOINT`` for
       any RTMPose config of the mmpose wheel. Needs ``scripts/install_mmpose.sh``.
-    * ``blazepose[:full|heavy|PATH]``: BlazePose GHUM TFLite (default ``full``), 33 keypoints → COCO-17.
-    * ``blazepose-3d[:full|heavy|PATH]``: the same model; its metric 3D world landmarks become the
-      skeletons (format ``h36m17-3d-world``) instead of normalised 2D joints.
+    * ``blazepose[:full|heavy|PATH][+detector]``: BlazePose GHUM TFLite (default ``full``), 33
+      keypoints → COCO-17; ``+detector`` aligns the ROI with MediaPipe's detector.
+    * ``blazepose-3d[:full|heavy|PATH][+detector]``: the same model; its metric 3D world landmarks
+      become the skeletons (format ``h36m17-3d-world``) instead of normalised 2D joints.
 
 COCO-17 → Human3.6M-17 conversion, normalisation and :func:`attach_skeletons` (the pose stage of
 ``reid index``) live in :mod:`csip_reid.pipeline.pose.skeleton`.
