@@ -176,6 +176,11 @@ def test_reid_index_with_blazepose_3d_records_the_world_format(videos_dir: Path,
          "--embedder", "onnx:osnet_x0_25_msmt17", "--pose", "blazepose-3d:full", "-q")
     info = json.loads(reid("gallery", "info", "--gallery", str(gallery), "--json").stdout)
     assert info["num_tracklets"] >= 1 and info["skeleton_format"] == H36M_3D_WORLD
+    assert info["embedder"]["pipeline"]["pose"] == "blazepose-3d:full"
+    # a query rebuilds the same pipeline (BlazePose included) from the manifest
+    hits = json.loads(reid("query", str(videos_dir / "tfjs_pose_1.mp4"), "--gallery", str(gallery), "--json",
+                           "-q").stdout)["hits"]
+    assert hits and hits[0]["video"].endswith("tfjs_pose_1.mp4") and hits[0]["score"] > 0.9
     out = tmp_path / "export"
     reid("export-dataset", "--gallery", str(gallery), "--out", str(out))
     files = sorted(out.rglob("*.json"))
@@ -225,3 +230,28 @@ def test_detector_roi_follows_a_rotated_person(models_dir: Path, videos_dir: Pat
     # world joints are rotated back into camera axes: the head lies to the right of the pelvis
     head = world[np.isfinite(world[:, 10, 0]), 10]
     assert len(head) == len(crops) and (head[:, 0] > 0.3).all() and (np.abs(head[:, 1]) < 0.3).all()
+
+
+def test_skeleton_embedder_trained_on_world_format_needs_blazepose_3d(
+        models_dir: Path, videos_dir: Path, blaze3d: PoseEstimator, tmp_path: Path) -> None:
+    import torch
+
+    from csip_reid.core.errors import SkeletonFormatError
+    from csip_reid.models import create_model
+    from csip_reid.models.checkpoint import save_checkpoint
+    from csip_reid.pipeline.indexer import Pipeline
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "stage1.pt", create_model("csip_tiny", num_classes=4, num_cameras=1), stage=1,
+                           epoch=1, stage_complete=True, skeleton_format=H36M_3D_WORLD)
+    det = f"yolox:{models_dir / 'yolox_nano.onnx'}"
+    pipe = Pipeline(PipelineSettings(detector=det, pose=f"blazepose-3d:{_weights(models_dir, 'full')}",
+                                     embedder=f"skeleton:{ckpt}"))
+    assert pipe.skeleton_format == H36M_3D_WORLD and pipe.skeleton_space
+    with pytest.raises(SkeletonFormatError, match="h36m17-3d-world"):
+        Pipeline(PipelineSettings(detector=det, pose=f"blazepose:{_weights(models_dir, 'full')}",
+                                  embedder=f"skeleton:{ckpt}"))
+    _, world = blaze3d.estimate_with_world(person_crops(videos_dir / "tfjs_pose_squats.mp4", 10))
+    vec = pipe.embedder.embed_crops([[]], skeletons=[world])
+    assert vec.shape == (1, pipe.embedder.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-4)
