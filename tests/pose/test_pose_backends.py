@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from csip_reid.core.errors import ConfigError, WeightsNotFoundError
+from csip_reid.core.skeleton import H36M_2D, SKELETON_FORMATS
 from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose
 from csip_reid.pipeline.pose.skeleton import body_scale, coco_to_h36m
 from csip_reid.pipeline.pose.yolo_pose import _box_iou_with_frame
@@ -84,6 +85,12 @@ def test_every_backend_contract(name: str, request: pytest.FixtureRequest) -> No
     assert pose.estimate([]).shape == (0, 17, 3)
     d = pose.describe()
     assert d["kind"] == pose.name and d["keypoints"] == "coco17"
+    # 3D back-ends also return their own joints, in the format they declare
+    kps, world = pose.estimate_with_world(crops)
+    assert kps.shape == (2, 17, 3) and d["skeleton_format"] == pose.skeleton_format in SKELETON_FORMATS
+    assert (world is None) == (pose.skeleton_format == H36M_2D)
+    if world is not None:
+        assert world.shape == (2, 17, 3) and world.dtype == np.float32
 
 
 # -- MoveNet -----------------------------------------------------------------------------------
