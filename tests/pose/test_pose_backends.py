@@ -11,7 +11,7 @@ import pytest
 
 from csip_reid.core.errors import ConfigError, WeightsNotFoundError
 from csip_reid.core.skeleton import H36M_2D, SKELETON_FORMATS
-from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose
+from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose, skeleton_format_for
 from csip_reid.pipeline.pose.skeleton import body_scale, coco_to_h36m
 from csip_reid.pipeline.pose.yolo_pose import _box_iou_with_frame
 
@@ -73,8 +73,10 @@ def test_registry_and_none() -> None:
 
 @pytest.mark.parametrize("name", POSES.names())
 def test_every_backend_contract(name: str, request: pytest.FixtureRequest) -> None:
-    pose = create_pose(offline_spec(name, request))
+    spec = offline_spec(name, request)
+    pose = create_pose(spec)
     assert isinstance(pose, PoseEstimator)
+    assert skeleton_format_for(spec) == pose.skeleton_format  # what a manifest records, without the model
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (160, 64, 3), np.uint8), rng.integers(0, 255, (90, 120, 3), np.uint8)]
     out = pose.estimate(crops)

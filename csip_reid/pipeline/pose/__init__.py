@@ -20,18 +20,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from csip_reid.core.skeleton import H36M_2D, H36M_3D_WORLD
+from csip_reid.core.skeleton import H36M_2D
 from csip_reid.pipeline.pose import blazepose as _blazepose  # noqa: F401  (registers)
 from csip_reid.pipeline.pose import movenet as _movenet  # noqa: F401
 from csip_reid.pipeline.pose import rtmpose as _rtmpose  # noqa: F401
 from csip_reid.pipeline.pose import yolo_pose as _yolo_pose  # noqa: F401
-from csip_reid.pipeline.pose.base import POSES, PoseEstimator
+from csip_reid.pipeline.pose.base import POSES, SKELETON_FORMAT_OF_KIND, PoseEstimator
 from csip_reid.pipeline.pose.skeleton import attach_skeletons
 
 __all__ = ["POSES", "PoseEstimator", "attach_skeletons", "create_pose", "is_none", "skeleton_format_for"]
-
-#: Pose back-ends whose skeletons are not the 2D ``h36m17-2d-conf`` (their 3D format).
-_3D_FORMATS = {"blazepose-3d": H36M_3D_WORLD}
 
 
 def is_none(spec: str | None) -> bool:
@@ -50,7 +47,7 @@ def skeleton_format_for(spec: str | None) -> str | None:
     if is_none(spec):
         return None
     kind, _ = POSES.parse(str(spec))
-    return _3D_FORMATS.get(kind, H36M_2D)
+    return SKELETON_FORMAT_OF_KIND.get(kind, H36M_2D)
 
 
 def create_pose(spec: str | None, device: str = "cpu", **options: Any) -> PoseEstimator | None:

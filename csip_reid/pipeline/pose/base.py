@@ -76,6 +76,9 @@ class PoseEstimator(ABC):
 
 
 POSES: Registry[PoseEstimator] = Registry("pose estimator")
+#: Back-end kind → its skeleton format, for the back-ends whose skeletons are not ``h36m17-2d-conf``
+#: (filled where they register; read by :func:`csip_reid.pipeline.pose.skeleton_format_for`).
+SKELETON_FORMAT_OF_KIND: dict[str, str] = {}
 
 
 def nan_keypoints(n: int) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 from csip_reid.core.errors import ConfigError, WeightsNotFoundError
 from csip_reid.core.skeleton import H36M_3D_WORLD
 from csip_reid.core.weights import KNOWN_WEIGHTS, resolve_weights
-from csip_reid.pipeline.pose.base import POSES, PoseEstimator, nan_keypoints
+from csip_reid.pipeline.pose.base import POSES, SKELETON_FORMAT_OF_KIND, PoseEstimator, nan_keypoints
 from csip_reid.pipeline.pose.skeleton import coco_points_to_h36m
 
 #: variant → (registered weights name, file name of the npm ``@mediapipe/pose`` model)
@@ -262,6 +262,9 @@ def _parse_arg(arg: str | None) -> dict[str, Any]:
 def _make_blazepose(arg: str | None, device: str = "cpu", **options: Any) -> BlazePose:
     """BlazePose 2D keypoints (CPU only; ``device`` is ignored)."""
     return BlazePose(f"blazepose:{arg or 'full'}", **{**_parse_arg(arg), **options})
+
+
+SKELETON_FORMAT_OF_KIND["blazepose-3d"] = H36M_3D_WORLD
 
 
 @POSES.register("blazepose-3d", "BlazePose GHUM metric 3D world landmarks -> h36m17-3d-world skeletons "
