@@ -96,6 +96,7 @@ class ShardWorker:
 
     def _index_video(self, path: str, camera: str, force: bool) -> dict[str, Any]:
         from csip_reid.core.video import VideoReader, video_content_hash
+        from csip_reid.gallery.videos import VideoRecord
         from csip_reid.pipeline.extract import ExtractStats
 
         _crash_always(path)
@@ -113,7 +114,7 @@ class ShardWorker:
             self._stats = stats = ExtractStats()
             tracklets = self.pipeline.run(path, camera=camera, progress=False, stats=stats)
             cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            shard.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(), **meta)
+            shard.add_video(VideoRecord(path, content_hash, cam, stats=stats.to_dict(), **meta), tracklets)
         except ReidError as e:
             shard.mark_failed(path, str(e))
             return {**VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0).__dict__,
@@ -145,9 +146,9 @@ class ShardWorker:
     @staticmethod
     def _stored_result(shard: Any, path: str, content_hash: str) -> dict[str, Any]:
         """The result of a video committed by an earlier attempt of this worker."""
-        video = next(v for v in shard.indexed_videos() if v["content_hash"] == content_hash)
-        n = sum(1 for _ in shard.iter_tracklets(video=video["path"]))
-        stats = video.get("stats") or {}
+        video = next(v for v in shard.indexed_videos() if v.content_hash == content_hash)
+        n = len(shard.tracklet_ids(video.path))
+        stats = video.stats
         return VideoResult(path, "indexed" if n else "empty", tracklets=n,
                            frames=int(stats.get("frames_read", 0)),
                            failed_frames=int(stats.get("frames_failed", 0))).__dict__
