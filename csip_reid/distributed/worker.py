@@ -24,11 +24,14 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ReidError
 from csip_reid.pipeline.indexer import Pipeline, VideoResult, embedder_record
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 CRASH_ONCE_ENV = "REID_FAULT_CRASH_ONCE"
 CRASH_ALWAYS_ENV = "REID_FAULT_CRASH_ALWAYS"
@@ -136,7 +139,7 @@ class ShardWorker:
 
         self._thread.submit(_close).result()
 
-    def _open_shard(self) -> Any:
+    def _open_shard(self) -> Gallery:
         from csip_reid.gallery.store import Gallery
 
         if self._shard is None:
@@ -144,7 +147,7 @@ class ShardWorker:
         return self._shard
 
     @staticmethod
-    def _stored_result(shard: Any, path: str, content_hash: str) -> dict[str, Any]:
+    def _stored_result(shard: Gallery, path: str, content_hash: str) -> dict[str, Any]:
         """The result of a video committed by an earlier attempt of this worker."""
         video = next(v for v in shard.indexed_videos() if v.content_hash == content_hash)
         n = len(shard.tracklet_ids(video.path))
