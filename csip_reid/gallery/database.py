@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,19 @@ from csip_reid.gallery.videos import VIDEO_COLUMNS, StoredVideo
 _SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
 #: ``(id, path, name, thumb_dir)`` of a video, as :meth:`Database.find_video` returns it.
 VideoRow = tuple[int, str, str, str | None]
+
+
+def rows_in(execute: Callable[[str, Sequence[Any]], sqlite3.Cursor], sql: str,
+            ids: Sequence[int]) -> Iterator[tuple]:
+    """Rows of ``sql`` for the given ids, its ``{ids}`` replaced by ``?`` placeholders.
+
+    The ids are bound in chunks that stay under SQLite's host-parameter limit (the one place that
+    chunks an ``IN (...)``).
+    """
+    wanted = [int(i) for i in ids]
+    for s in range(0, len(wanted), _SQL_CHUNK):
+        chunk = wanted[s : s + _SQL_CHUNK]
+        yield from execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
 
 
 def norm_path(path: str | Path) -> str:
@@ -134,14 +147,8 @@ class Database:
         return self.conn.execute(sql, args)
 
     def rows_in(self, sql: str, ids: Sequence[int]) -> Iterator[tuple]:
-        """Rows of ``sql`` for the given ids, whose ``{ids}`` is replaced by ``?`` placeholders.
-
-        The ids are bound in chunks that stay under SQLite's host-parameter limit.
-        """
-        wanted = [int(i) for i in ids]
-        for s in range(0, len(wanted), _SQL_CHUNK):
-            chunk = wanted[s : s + _SQL_CHUNK]
-            yield from self.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
+        """:func:`rows_in` on this connection."""
+        return rows_in(self.execute, sql, ids)
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

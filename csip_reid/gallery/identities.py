@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from csip_reid.core.walltime import offset_time
-from csip_reid.gallery.database import Database
+from csip_reid.gallery.database import Database, rows_in
 from csip_reid.gallery.writer import Writer
 
 
@@ -79,8 +79,8 @@ class IdentityWrite:
 
     def tracklet_spans(self, ids: Sequence[int]) -> list[tuple[int, int, float, float]]:
         """``(id, video id, start_s, end_s)`` of the given tracklets."""
-        q = ",".join("?" * len(ids))
-        return self._run(f"SELECT id, video_id, start_s, end_s FROM tracklets WHERE id IN ({q})", list(ids))
+        sql = "SELECT id, video_id, start_s, end_s FROM tracklets WHERE id IN ({ids})"
+        return list(rows_in(self._cur.execute, sql, ids))
 
     def identity_of(self, tracklet_id: int) -> int | None:
         """The identity a tracklet is in (None: none)."""

@@ -9,9 +9,10 @@ holds itself:
   only chosen below the exact limit);
 * IVF / compressed: the training sample (``nlist * train_per_list`` vectors, at least the kind's
   ``min_train``, 10,000 for ``ivfpq``) and the ``tune_queries`` tuning queries are read by
-  position, the index is trained, then one pass over the chunks adds them and computes the tuning ground truth (exact top-k per
-  query, merged chunk by chunk). At 100M x 512 with the default policy that is a 1M-vector
-  sample (2 GB) and 100k-row chunks (200 MB) instead of one 200 GB array.
+  position, the index is trained, then one pass over the chunks adds them and computes the
+  tuning ground truth (exact top-k per query, merged chunk by chunk). At 100M x 512 with the
+  default policy that is a 1M-vector sample (2 GB) and 100k-row chunks (200 MB) instead of one
+  200 GB array.
 * The fallback to exact search (the data is too weakly clustered for the recall target) streams
   the source a second time into a flat index. It only happens for kinds that fall back
   (``falls_back_to_exact`` in :data:`~csip_reid.gallery.kinds.KINDS`: ``ivf``), chosen below

@@ -16,7 +16,7 @@ written to, or searched after another process wrote: missing vectors are added f
 removed ones dropped, an unreadable index rebuilt. Thumbnail folders orphaned by a crash are
 deleted by the next writer.
 
-:class:`Gallery` is a facade over three parts, one of each per open gallery:
+:class:`Gallery` is a facade over four parts, one of each per open gallery:
 
 * :class:`~csip_reid.gallery.database.Database`: the SQLite connection and every read;
 * :class:`~csip_reid.gallery.sync.IndexSync`: the FAISS index, kept in line with SQLite (readers

@@ -15,19 +15,13 @@ from csip_reid.gallery.merge import merge_galleries
 INFO = fake_embedder_info()
 
 
-@pytest.fixture
-def gallery(tmp_path: Path):
-    g = Gallery.create(tmp_path / "g", INFO)
-    yield g
-    g.close()
-
-
 def _record(name: str, **kw) -> VideoRecord:
     return VideoRecord(f"/videos/{name}", f"hash-{name}", "cam2", fps=20.0, num_frames=400, width=320, height=240,
                        stats={"frames_read": 400}, **kw)
 
 
-def test_video_record_round_trip(gallery: Gallery) -> None:
+def test_video_record_round_trip(empty_gallery: Gallery) -> None:
+    gallery = empty_gallery
     rec = _record("a.mp4", start_time="2024-05-01T10:00:00+02:00")
     vid = gallery.add_video(rec, make_tracklets(unit_vectors(3)))
     (back,) = gallery.indexed_videos()
@@ -40,7 +34,8 @@ def test_video_record_round_trip(gallery: Gallery) -> None:
     assert stored.record() == back
 
 
-def test_failed_video_and_missing_ones(gallery: Gallery) -> None:
+def test_failed_video_and_missing_ones(empty_gallery: Gallery) -> None:
+    gallery = empty_gallery
     gallery.add_video(_record("a.mp4"), make_tracklets(unit_vectors(2)))
     gallery.mark_failed("/videos/b.mp4", "cannot decode")
     videos = gallery.videos()
@@ -54,7 +49,8 @@ def test_failed_video_and_missing_ones(gallery: Gallery) -> None:
         gallery.tracklet_ids(99)
 
 
-def test_hits_carry_their_video_id(gallery: Gallery) -> None:
+def test_hits_carry_their_video_id(empty_gallery: Gallery) -> None:
+    gallery = empty_gallery
     vecs = unit_vectors(6)
     first = gallery.add_video(_record("a.mp4"), make_tracklets(vecs[:3]))
     second = gallery.add_video(_record("b.mp4"), make_tracklets(vecs[3:]))
@@ -64,7 +60,8 @@ def test_hits_carry_their_video_id(gallery: Gallery) -> None:
     assert "video_id" not in hits[0][0].to_dict()  # `reid query --json` keeps its keys
 
 
-def test_tracklets_of_a_video_by_time_and_thumbnails(gallery: Gallery) -> None:
+def test_tracklets_of_a_video_by_time_and_thumbnails(empty_gallery: Gallery) -> None:
+    gallery = empty_gallery
     tracklets = make_tracklets(unit_vectors(4))
     tracklets[0].frames = tracklets[0].frames + 500  # starts last
     tracklets[0].timestamps = tracklets[0].frames / 25.0
