@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import faiss
@@ -103,3 +105,11 @@ def test_cli_help_and_check_read_the_table() -> None:
         assert f"{name} ({KINDS[name].help})" in text
     bad = runner.invoke(main, ["gallery", "reindex", "--gallery", "nowhere", "--compressed", "flat"])
     assert bad.exit_code != 0 and f"--compressed must be one of {', '.join(COMPRESSED_KINDS)}" in bad.output
+
+
+def test_the_table_is_read_without_faiss() -> None:
+    """The CLI builds its help from the table: loading it (and the CLI) must not load FAISS."""
+    code = ("import sys, csip_reid.cli, csip_reid.gallery.kinds as k; "
+            "print(len(k.KINDS), 'faiss' in sys.modules, 'cv2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(len(KINDS)), "False", "False"]
