@@ -41,7 +41,6 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.core.walltime import parse_time
 from csip_reid.gallery.database import Database
 from csip_reid.gallery.files import LOCK, MANIFEST, THUMBS
 from csip_reid.gallery.identities import IdentityTables
@@ -355,7 +354,7 @@ class Gallery:
         Raises:
             GalleryError: No such video, an ambiguous name, or a time that is not ISO 8601.
         """
-        return self._writer.set_video_time(video, None if start_time is None else parse_time(start_time))
+        return self._writer.set_video_time(video, start_time)
 
     def take_writer(self) -> None:
         """Take the writer lock now (else the first write takes it) and keep it until :meth:`close`.

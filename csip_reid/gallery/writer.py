@@ -129,10 +129,11 @@ class Writer:
 
     def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
         """Set (or clear, with None) the wall-clock start of a video (see ``Gallery.set_video_time``)."""
+        iso = None if start_time is None else parse_time(start_time)  # ISO 8601 UTC, as add_video stores it
         self.begin()
         vid = self.db.require_video(video)[0]
         with self.db.transaction() as cur:
-            cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (start_time, vid))
+            cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (iso, vid))
         self.touch()
         return int(vid)
 
