@@ -79,7 +79,7 @@ def minimars(frames: int) -> dict:
     import cv2
 
     from csip_reid.core.tracklet import Tracklet
-    from csip_reid.gallery import Gallery, embedder_info
+    from csip_reid.gallery import Gallery, VideoRecord, embedder_info
     from csip_reid.identity import build_identities
     from csip_reid.pipeline import query_post as post
     from csip_reid.pipeline.embed import create_embedder
@@ -109,8 +109,9 @@ def minimars(frames: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / "g", embedder_info(embedder)) as g:
         truth, cam = {}, {}
         for t, p in zip(tracklets, people, strict=True):
-            vid = g.add_video(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, [t], 25.0, len(t), 128, 256)
-            tid = int(g.read("SELECT id FROM tracklets WHERE video_id = ?", (vid,))[0][0])
+            vid = g.add_video(VideoRecord(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, 25.0, len(t), 128,
+                                          256), [t])
+            tid = g.tracklet_ids(vid)[0]
             truth[tid], cam[tid] = p, t.camera
         rep = build_identities(g)
         groups = _groups(g)
@@ -191,9 +192,9 @@ def intel() -> dict:
         with Gallery.open(tmp / "g") as g:
             for path, iso in starts.items():
                 g.set_video_time(path, iso)
-            rows = g.read("SELECT t.id, v.path, v.camera FROM tracklets t JOIN videos v ON v.id = t.video_id")
-            truth = {int(t): truth_of_video[v] for t, v, _ in rows}
-            camera = {int(t): c for t, _, c in rows}
+            rows = [(r.id, r.video, r.camera) for r in g.iter_tracklets()]
+            truth = {t: truth_of_video[v] for t, v, _ in rows}
+            camera = {t: c for t, _, c in rows}
             rep = build_identities(g)
             groups = _groups(g)
             people_per_identity = [sorted({truth[t] for t in gr}) for gr in groups]
@@ -211,7 +212,8 @@ def scale_one(n: int, dim: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from synthetic import ClusteredSphere
 
-    from csip_reid.gallery.index import IndexPolicy, VectorIndex
+    from csip_reid.gallery.kinds import IndexPolicy
+    from csip_reid.gallery.rebuild import build_in_memory
     from csip_reid.identity import TrackletTable, cluster_table
 
     per_id, per_video = 10, 50
@@ -232,7 +234,7 @@ def scale_one(n: int, dim: int) -> dict:
             for i in range(n)]
     table = TrackletTable.from_rows(rows)
     t0 = time.perf_counter()
-    index = VectorIndex.build(table.ids, vecs, dim, IndexPolicy())
+    index = build_in_memory(table.ids, vecs, dim, IndexPolicy())
     index_s = time.perf_counter() - t0
     out = cluster_table(table, vecs, lambda q, k: index.search(q, k))
     truth = {i: int(labels[i]) for i in range(n)}

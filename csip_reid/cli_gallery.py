@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from csip_reid.core.errors import ConfigError
+from csip_reid.gallery.kinds import compressed_help
 
 
 def _count(option: str, text: str | None) -> int | None | str:
@@ -38,7 +39,7 @@ def policy_changes(compressed: str | None, compressed_above: str | None, exact_b
     Raises:
         ConfigError: A value that is not a compressed kind or a vector count.
     """
-    from csip_reid.gallery.compressed import COMPRESSED_KINDS
+    from csip_reid.gallery.kinds import COMPRESSED_KINDS
 
     changes: dict[str, Any] = {}
     if compressed is not None:
@@ -93,8 +94,7 @@ def _line(d: dict[str, Any]) -> str:
 
 @click.command("reindex")
 @click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--compressed", help="Compressed index kind above --compressed-above: ivfsq8 (8-bit codes, "
-              "dim bytes per vector) or ivfpq (dim/8 bytes, much lower recall).")
+@click.option("--compressed", help=f"Compressed index kind above --compressed-above: {compressed_help()}.")
 @click.option("--compressed-above", help="Compress the index above this many vectors (auto: 2,000,000 at 512-d, "
               "scaled by 512/dim).")
 @click.option("--exact-below", help="Search exactly below this many vectors (auto: 50,000 at 512-d, scaled by "

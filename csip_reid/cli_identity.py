@@ -125,8 +125,8 @@ def set_time(video: str, start_time: str, gallery_dir: str) -> None:
     """Set the wall-clock START_TIME (ISO 8601, e.g. 2024-05-01T08:00:00+02:00; 'none' clears) of VIDEO."""
     with _open(gallery_dir) as g:
         vid = g.set_video_time(video, None if start_time.lower() == "none" else start_time)
-        row = next(v for v in g.videos() if v["id"] == vid)
-    click.echo(f"{row['path']}: start time {row['start_time'] or 'unknown'}")
+        row = g.video(vid)
+    click.echo(f"{row.path}: start time {row.start_time or 'unknown'}")
 
 
 def register(group: click.Group) -> None:

@@ -7,10 +7,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.gallery.merge import merge_video
 from csip_reid.pipeline.indexer import IndexSummary, VideoResult
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 _POLL_S = 0.5
 
@@ -37,7 +40,7 @@ class Driver:
         start_of: A video's wall-clock start (ISO 8601 or None), recorded when it is merged.
     """
 
-    def __init__(self, ray: Any, gallery: Any, actors: list[Any], fingerprint: str, progress: bool,
+    def __init__(self, ray: Any, gallery: Gallery, actors: list[Any], fingerprint: str, progress: bool,
                  log: Callable[[str], None], start_of: Callable[[str], str | None] = lambda path: None) -> None:
         self.ray = ray
         self.gallery = gallery
@@ -46,7 +49,7 @@ class Driver:
         self.progress = progress
         self.log = log
         self.start_of = start_of
-        self._shards: dict[str, Any] = {}
+        self._shards: dict[str, Gallery] = {}
 
     # -- before the run ----------------------------------------------------------------------
     def resume(self, files: list[str], force: bool, summary: IndexSummary) -> list[str]:
@@ -64,16 +67,14 @@ class Driver:
                     continue
                 src = self._shard(str(shard))
                 for video in src.indexed_videos():
-                    if video["path"] in wanted and not self.gallery.is_indexed(video["content_hash"]):
-                        outcome, n = merge_video(self.gallery, src, video,
-                                                 start_time=self.start_of(video["path"]))
+                    if video.path in wanted and not self.gallery.is_indexed(video.content_hash):
+                        outcome, n = merge_video(self.gallery, src, video, start_time=self.start_of(video.path))
                         if outcome == "added":
-                            stats = video.get("stats") or {}
                             summary.results.append(VideoResult(
-                                video["path"], "indexed" if n else "empty", tracklets=n,
-                                frames=int(stats.get("frames_read", 0))))
-                            done.add(video["path"])
-                            self.log(f"merged {video['path']} from a previous run's {shard.name}")
+                                video.path, "indexed" if n else "empty", tracklets=n,
+                                frames=int(video.stats.get("frames_read", 0))))
+                            done.add(video.path)
+                            self.log(f"merged {video.path} from a previous run's {shard.name}")
         todo = []
         for f in files:
             if f in done:
@@ -150,7 +151,7 @@ class Driver:
             self.log(f"failed {path}: {res.error}")
             return res
         src = self._shard(shard)
-        video = next((v for v in src.indexed_videos() if v["content_hash"] == content_hash), None)
+        video = next((v for v in src.indexed_videos() if v.content_hash == content_hash), None)
         if video is None:
             return self._failed(path, f"the worker's shard {shard} does not hold the video it reported")
         if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
@@ -182,7 +183,7 @@ class Driver:
                 pass
         return total
 
-    def _shard(self, shard: str) -> Any:
+    def _shard(self, shard: str) -> Gallery:
         from csip_reid.gallery.store import Gallery
 
         if shard not in self._shards:

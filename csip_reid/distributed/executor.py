@@ -26,11 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ConfigError
 from csip_reid.pipeline.indexer import IndexSummary, camera_for
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 SHARDS = ".shards"
 #: Environment variables forwarded to the workers (weights folder, offline mode, fault injection ...).
@@ -123,7 +126,7 @@ class RayIndexer:
             actors.extend(self._actor(ray, k) for k in range(self._worker_count(ray, len(files))))
             record = self._embedder_record()
             gallery = Gallery.open_or_create(self.root, record)
-            gallery._writer.begin()  # take the writer lock now: one driver per gallery
+            gallery.take_writer()  # the writer lock now: one driver per gallery
             driver = Driver(ray, gallery, actors, record["fingerprint"], self.progress, self.log,
                             start_of=lambda p: video_start_time(p, start_time, time_from_name, self.log))
             todo = driver.resume(files, force, summary)
@@ -198,7 +201,7 @@ class RayIndexer:
         shard = self.root / SHARDS / f"worker-{k}"
         return cls.remote(self.settings.to_dict(), str(shard))
 
-    def _drop_merged_shards(self, gallery: Any) -> None:
+    def _drop_merged_shards(self, gallery: Gallery) -> None:
         """Delete the shard folders whose every indexed video is in the destination gallery."""
         from csip_reid.gallery.store import Gallery
 
@@ -209,7 +212,7 @@ class RayIndexer:
             if not Gallery.is_gallery(shard):
                 continue
             with Gallery.open(shard) as g:
-                pending = [v for v in g.indexed_videos() if not gallery.is_indexed(v["content_hash"])]
+                pending = [v for v in g.indexed_videos() if not gallery.is_indexed(v.content_hash)]
             if not pending:
                 shutil.rmtree(shard, ignore_errors=True)
         if base.is_dir() and not any(base.iterdir()):

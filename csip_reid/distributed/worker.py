@@ -24,11 +24,14 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ReidError
 from csip_reid.pipeline.indexer import Pipeline, VideoResult, embedder_record
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 CRASH_ONCE_ENV = "REID_FAULT_CRASH_ONCE"
 CRASH_ALWAYS_ENV = "REID_FAULT_CRASH_ALWAYS"
@@ -96,6 +99,7 @@ class ShardWorker:
 
     def _index_video(self, path: str, camera: str, force: bool) -> dict[str, Any]:
         from csip_reid.core.video import VideoReader, video_content_hash
+        from csip_reid.gallery.videos import VideoRecord
         from csip_reid.pipeline.extract import ExtractStats
 
         _crash_always(path)
@@ -113,7 +117,7 @@ class ShardWorker:
             self._stats = stats = ExtractStats()
             tracklets = self.pipeline.run(path, camera=camera, progress=False, stats=stats)
             cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            shard.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(), **meta)
+            shard.add_video(VideoRecord(path, content_hash, cam, stats=stats.to_dict(), **meta), tracklets)
         except ReidError as e:
             shard.mark_failed(path, str(e))
             return {**VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0).__dict__,
@@ -135,7 +139,7 @@ class ShardWorker:
 
         self._thread.submit(_close).result()
 
-    def _open_shard(self) -> Any:
+    def _open_shard(self) -> Gallery:
         from csip_reid.gallery.store import Gallery
 
         if self._shard is None:
@@ -143,11 +147,11 @@ class ShardWorker:
         return self._shard
 
     @staticmethod
-    def _stored_result(shard: Any, path: str, content_hash: str) -> dict[str, Any]:
+    def _stored_result(shard: Gallery, path: str, content_hash: str) -> dict[str, Any]:
         """The result of a video committed by an earlier attempt of this worker."""
-        video = next(v for v in shard.indexed_videos() if v["content_hash"] == content_hash)
-        n = sum(1 for _ in shard.iter_tracklets(video=video["path"]))
-        stats = video.get("stats") or {}
+        video = next(v for v in shard.indexed_videos() if v.content_hash == content_hash)
+        n = len(shard.tracklet_ids(video.path))
+        stats = video.stats
         return VideoResult(path, "indexed" if n else "empty", tracklets=n,
                            frames=int(stats.get("frames_read", 0)),
                            failed_frames=int(stats.get("frames_failed", 0))).__dict__

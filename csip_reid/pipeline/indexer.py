@@ -263,6 +263,7 @@ class Indexer:
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
         """Index one video; errors of this video are recorded, not raised."""
         from csip_reid.core.video import VideoReader, video_content_hash
+        from csip_reid.gallery.videos import VideoRecord
         from csip_reid.pipeline.extract import ExtractStats
 
         path = str(Path(path).resolve())
@@ -277,8 +278,8 @@ class Indexer:
             stats = ExtractStats()
             tracklets = self.pipeline.run(path, camera=camera, progress=self.progress, stats=stats)
             cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(),
-                                   start_time=self.video_start(path), **meta)
+            self.gallery.add_video(VideoRecord(path, content_hash, cam, stats=stats.to_dict(),
+                                               start_time=self.video_start(path), **meta), tracklets)
         except ReidError as e:
             self.gallery.mark_failed(path, str(e))
             self.log(f"failed {path}: {e}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -20,6 +20,9 @@ from csip_reid.core.errors import GalleryError, NoPersonError
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.weights import cache_dir
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 MODES = ("appearance", "skeleton", "fused")
 
@@ -41,7 +44,7 @@ class QueryResult:
         return out
 
 
-def gallery_settings(gallery: Any, **overrides: Any) -> PipelineSettings:
+def gallery_settings(gallery: Gallery, **overrides: Any) -> PipelineSettings:
     """The pipeline settings stored in a gallery manifest, with explicit overrides applied."""
     emb = gallery.embedder
     stored = dict(emb.get("pipeline") or {})
@@ -76,7 +79,7 @@ def _save_query_thumb(t: Tracklet, clip: str) -> str:
     return str(p)
 
 
-def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weight: float) -> list[Any]:
+def search_tracklet(gallery: Gallery, t: Tracklet, top_k: int, mode: str, fuse_weight: float) -> list[Any]:
     """Search one embedded tracklet; fused/skeleton modes re-rank by skeleton similarity."""
     if mode == "appearance":
         return gallery.search(t.embedding[None], k=top_k)[0]
@@ -168,7 +171,7 @@ def run_query(gallery_dir: str | Path, source: str | Path, top_k: int = 10, trac
     return results
 
 
-def answer(gallery: Any, t: Tracklet, q: dict[str, Any], top_k: int, mode: str = "appearance",
+def answer(gallery: Gallery, t: Tracklet, q: dict[str, Any], top_k: int, mode: str = "appearance",
            fuse_weight: float = 0.5, group: str | None = None, since: str | None = None, until: str | None = None,
            expand: bool = False, rerank: bool = False, exclude: int | None = None) -> QueryResult:
     """Search one embedded query tracklet and post-process its hits (see the module docstring)."""

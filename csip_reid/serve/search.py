@@ -41,7 +41,7 @@ def query_upload(state: GalleryState, path: Path, top_k: int, mode: str, start_s
     with _query_lock:
         results = run_query(state.root, path, top_k=top_k, mode=mode, progress=False, start_s=start_s,
                             end_s=end_s, group="person", since=since, until=until)
-    out = results[0].to_dict()
+    out = _with_video_ids(results[0].to_dict(), results[0].hits)
     out["query"] = _public_query(out["query"], source="upload")
     return out
 
@@ -56,7 +56,7 @@ def query_tracklet(state: GalleryState, tracklet_id: int, top_k: int, mode: str 
     q = {**t.summary(), "kind": "tracklet", "tracklet_id": rec.id, "start_time": rec.start_time,
          "end_time": rec.end_time}
     result = answer(g, t, q, top_k, mode=mode, group="person", since=since, until=until, exclude=rec.id)
-    out = result.to_dict()
+    out = _with_video_ids(result.to_dict(), result.hits)
     out["query"] = _public_query(out["query"], source="tracklet")
     return out
 
@@ -75,15 +75,22 @@ def regroup(state: GalleryState, result: dict[str, Any]) -> dict[str, Any]:
                         video=t["video"], video_name=t["video_name"], camera=t["camera"], track_id=t["track_id"],
                         start_frame=t["start_frame"], end_frame=t["end_frame"], start_s=t["start_s"],
                         end_s=t["end_s"], thumbnail=t["thumbnail"], start_time=t["start_time"],
-                        end_time=t["end_time"]))
+                        end_time=t["end_time"], video_id=t["video_id"]))
     identities, people = group_people(state.gallery(), hits, len(hits))
     out_hits = []
     for h in hits:
-        d = h.to_dict()
+        d = {**h.to_dict(), "video_id": h.video_id}
         d["identity"] = identities.get(h.tracklet_id)
         out_hits.append(d)
     query = result.get("query") if isinstance(result.get("query"), dict) else {}
     return {"query": query, "hits": out_hits, "people": people}
+
+
+def _with_video_ids(out: dict[str, Any], hits: list[Hit]) -> dict[str, Any]:
+    """An answer's dict (``reid query --json``) with each hit's ``video_id`` added for the pages."""
+    for d, h in zip(out["hits"], hits, strict=True):
+        d["video_id"] = h.video_id
+    return out
 
 
 def _public_query(q: dict[str, Any], source: str) -> dict[str, Any]:
@@ -100,17 +107,10 @@ def _public_query(q: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def decorate(state: GalleryState, result: dict[str, Any]) -> dict[str, Any]:
-    """Add what the pages need to each hit: video id and media URLs (the paths stay for scripts)."""
-    ids = [h["tracklet_id"] for h in result["hits"]]
-    if ids:
-        rows = state.conn().execute(
-            f"SELECT id, video_id FROM tracklets WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
-        video_of = {int(a): int(b) for a, b in rows}
-    else:
-        video_of = {}
+    """Add what the pages need to each hit (its ``video_id`` from :class:`Hit`): media URLs (the paths stay)."""
     for h in result["hits"]:
         tid = h["tracklet_id"]
-        h["video_id"] = video_of.get(tid)
+        h["video_id"] = h.get("video_id")
         h["thumb_url"] = f"/media/thumb/{tid}" if h.get("thumbnail") else None
         h["crops_url"] = f"/media/crops/{tid}"
         h["video_url"] = None if h["video_id"] is None else f"/media/video/{h['video_id']}"

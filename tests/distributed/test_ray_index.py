@@ -31,12 +31,12 @@ def _answers(root: Path, queries: np.ndarray) -> list[list[tuple]]:
 
 def _video_rows(root: Path) -> list[tuple[str, str]]:
     with Gallery.open(root) as g:
-        return sorted((p, s) for p, s in g.db.execute("SELECT path, status FROM videos"))
+        return sorted((v.path, v.status) for v in g.videos())
 
 
 def _starts(root: Path) -> dict[str, str | None]:
     with Gallery.open(root) as g:
-        return {v["path"]: v["start_time"] for v in g.indexed_videos()}
+        return {v.path: v.start_time for v in g.indexed_videos()}
 
 
 def test_ray_cli_records_start_times(ray_cluster, short_videos, tmp_path):

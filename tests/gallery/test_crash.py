@@ -23,7 +23,7 @@ CHILD = """
 import sys
 sys.path.insert(0, sys.argv[3])
 from gallery_testlib import fake_embedder_info, make_tracklets, unit_vectors
-from csip_reid.gallery import Gallery, IndexPolicy
+from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
 
 root, log = sys.argv[1], open(sys.argv[2], "a", buffering=1)
 g = Gallery.open_or_create(root, fake_embedder_info(), policy=IndexPolicy(exact_max=int(sys.argv[4])))
@@ -31,7 +31,7 @@ for i in range(int(sys.argv[5]), 100000):
     n = 20 + 37 * (i % 5)
     tracklets = make_tracklets(unit_vectors(n, seed=i), seed=i, thumb_height=64)
     log.write(f"begin {i}\\n")
-    g.add_video(f"/videos/v{i:05d}_n{n}.mp4", f"h{i}", "cam1", tracklets, 25.0, 100, 64, 64)
+    g.add_video(VideoRecord(f"/videos/v{i:05d}_n{n}.mp4", f"h{i}", "cam1", 25.0, 100, 64, 64), tracklets)
     log.write(f"end {i}\\n")
 """
 
