@@ -29,6 +29,7 @@ from csip_reid.core.embedder import CropPreprocess
 from csip_reid.core.errors import CheckpointError
 from csip_reid.models.config import CSIPConfig
 from csip_reid.models.csip import CSIPReID
+from csip_reid.models.pfu import has_legacy_attention
 from csip_reid.models.safe_load import unreadable_reason
 
 FORMAT = "csip-reid/ckpt-v1"
@@ -127,9 +128,21 @@ def load_checkpoint(path: str | Path, stage: int | None = None, purpose: str = "
     return ckpt
 
 
+def stored_config(ckpt: dict[str, Any]) -> CSIPConfig:
+    """The config a checkpoint's weights were built with.
+
+    Files written before the PFU attention followed the official layout hold q/k/v biases: they are
+    rebuilt with ``pfu.qkv_bias`` so their weights load unchanged (see docs/csip-quirks.md).
+    """
+    cfg = CSIPConfig.from_dict(ckpt["config"])
+    if has_legacy_attention(ckpt["state_dict"]):
+        cfg.pfu.qkv_bias = True
+    return cfg
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> CSIPReID:
     """Rebuild the model (random init, no CLIP download) and load the stored weights."""
-    cfg = CSIPConfig.from_dict(ckpt["config"])
+    cfg = stored_config(ckpt)
     model = CSIPReID(cfg, int(ckpt["num_classes"]), int(ckpt["num_cameras"]))
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
