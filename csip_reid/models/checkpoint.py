@@ -5,7 +5,8 @@ tuples, str/int/float/bool/None only)::
 
     format          "csip-reid/ckpt-v1"
     config          CSIPConfig.to_dict()
-    preprocess      CropPreprocess.to_dict() (input size, mean/std, RGB, 1/255, bilinear)
+    preprocess      CropPreprocess.to_dict() (input size, mean/std, RGB, 1/255, PIL bilinear;
+                    files written before csip-reid 1.0 say OpenCV bilinear, as they were trained)
     skeleton_format skeleton format the model was trained on (e.g. "h36m17-3d"), or None
     num_classes     training identities (classifier / prototype count)
     num_cameras     SIE camera count
@@ -40,7 +41,7 @@ def preprocess_for(cfg: CSIPConfig) -> CropPreprocess:
     return CropPreprocess(
         height=cfg.input.height, width=cfg.input.width,
         mean=tuple(cfg.input.mean), std=tuple(cfg.input.std),
-        rgb=True, scale=1.0 / 255.0, interpolation="bilinear",
+        rgb=True, scale=1.0 / 255.0, interpolation="pil_bilinear",
     )
 
 
