@@ -54,13 +54,14 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
 @click.option("--seq-len", type=click.IntRange(1), help="Frames per tracklet for rrs/even (default: the model's T, else 8).")
 @click.option("--frame-stride", "frame_stride", default=4, show_default=True, type=click.IntRange(1), help="k for --sampling stride.")
 @click.option("--split", default=0, show_default=True, type=click.IntRange(0, 9), help="iLIDS-VID/PRID split.")
-@click.option("--chunks", is_flag=True,
-              help="iLIDS-VID: every 8-frame window (stride 4) is its own query/gallery item (the official CSIP protocol).")
+@click.option("--chunks/--no-chunks", default=None,
+              help="iLIDS-VID: every 8-frame window (stride 4) is its own query/gallery item (the official CSIP "
+                   "protocol, default); --no-chunks: one item per sequence.")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_root: str, sampling: str,
              seq_len: int | None,
-             frame_stride: int, split: int, chunks: bool, device: str | None, as_json: bool) -> None:
+             frame_stride: int, split: int, chunks: bool | None, device: str | None, as_json: bool) -> None:
     """Evaluate an embedder on a dataset: mAP and CMC rank-1/5/10/20 (market1501 protocol)."""
     from csip_reid.data import build_dataset
     from csip_reid.engine.evaluate import evaluate_embedder
@@ -71,14 +72,14 @@ def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_ro
     spec = f"csip:{checkpoint}" if checkpoint else embedder
     emb = create_embedder(spec, device=device or default_device())
     kw: dict[str, Any] = {"split": split} if dataset in ("ilidsvid", "prid") else {}
-    if chunks:
+    if chunks is not None:
         if dataset != "ilidsvid":
-            raise click.UsageError("--chunks is the iLIDS-VID protocol; use it with --dataset ilidsvid")
-        kw["eval_chunks"] = True
+            raise click.UsageError("--chunks/--no-chunks is the iLIDS-VID protocol; use it with --dataset ilidsvid")
+        kw["eval_chunks"] = chunks
     ds = build_dataset(dataset, data_root, **kw)
     seq_len = seq_len or (emb.max_frames if checkpoint else None) or 8
     res = evaluate_embedder(emb, ds, sampling=sampling, seq_len=seq_len, stride=frame_stride, progress=not as_json)
-    res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **({"chunks": True} if chunks else {}), **res}
+    res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **({"chunks": kw.get("eval_chunks", True)} if dataset == "ilidsvid" else {}), **res}
     if as_json:
         click.echo(json.dumps(res, indent=2, default=float))
     else:

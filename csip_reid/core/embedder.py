@@ -22,6 +22,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from csip_reid.core.arrays import evenly_spaced_indices, l2_normalize
 from csip_reid.core.registry import Registry
@@ -47,7 +48,8 @@ class CropPreprocess:
         std: Per-channel std.
         rgb: True if the model takes RGB (crops arrive as OpenCV BGR).
         scale: Multiplier applied to uint8 pixels before mean/std (1/255 for most models).
-        interpolation: Resize filter: bilinear, bicubic, nearest or area.
+        interpolation: Resize filter: bilinear, bicubic, nearest or area (OpenCV), or pil_bilinear
+            (PIL's bilinear, antialiased when shrinking: what CSIP-ReID's loaders use).
     """
 
     height: int = 256
@@ -63,9 +65,14 @@ class CropPreprocess:
         # resize one by one (sizes differ), then convert the whole batch at once: a few large
         # numpy operations instead of several small ones per crop
         batch = np.empty((len(crops), self.height, self.width, 3), np.uint8)
-        interp = _INTERP[self.interpolation]
-        for i, crop in enumerate(crops):
-            batch[i] = cv2.resize(crop, (self.width, self.height), interpolation=interp)
+        size = (self.width, self.height)
+        if self.interpolation == "pil_bilinear":  # per-channel filter: BGR order does not matter
+            for i, crop in enumerate(crops):
+                batch[i] = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.Resampling.BILINEAR))
+        else:
+            interp = _INTERP[self.interpolation]
+            for i, crop in enumerate(crops):
+                batch[i] = cv2.resize(crop, size, interpolation=interp)
         if self.rgb:
             batch = batch[..., ::-1]
         mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)

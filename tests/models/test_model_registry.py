@@ -38,7 +38,8 @@ def _pfu_count(c: CSIPConfig, n: int) -> int:
     p, h = c.visual.proj_dim, c.pfu.gate_hidden
     hid = int(p * c.pfu.mlp_ratio)
     gate = (2 * p * h + h) + (h + 1)
-    layer = 3 * (2 * p) + 2 * _mha(p) + (p * hid + hid) + (hid * p + p)
+    attn = 3 * p * p + (p * p + p)  # official q/k/v without bias, output projection with bias
+    layer = 3 * (2 * p) + 2 * attn + (p * hid + hid) + (hid * p + p)
     vtu = (2 * p + p * p + p + 2 * p) + (2 * p + p * p + p) + c.pfu.layers * layer + (2 * p + p * p + p)
     return gate + vtu
 
