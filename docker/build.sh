@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the csip-reid image with podman (or docker): `make image` / `make image-test` call this.
 #   docker/build.sh [runtime|test|base]
-#     runtime  the image (tag $IMAGE, default csip-reid:$VERSION and csip-reid:latest)
+#     runtime  the image (tag $IMAGE, default csip-reid:VERSION and csip-reid:latest; -cuda with EXTRAS=gpu)
 #     test     the smoke-test stage: indexes and queries a sample of $REID_TEST_DATA inside the image
 #     base     a Debian bookworm base with Python 3.11 made by mmdebstrap (no registry needed),
 #              imported as $BASE_LOCAL; then build with BASE_IMAGE=$BASE_LOCAL
@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 what=${1:-runtime}
 CONTAINER=${CONTAINER:-$(command -v podman >/dev/null && echo podman || echo docker)}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
-IMAGE=${IMAGE:-csip-reid:$VERSION}
+suffix=""; case ",${EXTRAS:-}," in *,gpu,*) suffix=-cuda;; esac
+IMAGE=${IMAGE:-csip-reid:$VERSION$suffix}
 BASE_LOCAL=${BASE_LOCAL:-localhost/debian-python:bookworm}
 REID_TEST_DATA=${REID_TEST_DATA:-$(cd .. && pwd)/shared/data}
 
@@ -75,9 +76,9 @@ fi
 rm -f "$tmpconf.list" "$tmpconf.mounts"
 
 if [ "$what" = test ]; then
-    args+=(--target test --build-context "testdata=$REID_TEST_DATA" -t "${IMAGE%%:*}:test")
+    args+=(--target test --build-context "testdata=$REID_TEST_DATA" -t "${IMAGE%%:*}:test$suffix")
 else
-    args+=(-t "$IMAGE" -t "${IMAGE%%:*}:latest")
+    args+=(-t "$IMAGE" -t "${IMAGE%%:*}:latest$suffix")
 fi
 echo "+ $CONTAINER build ${args[*]} ." >&2
 nice -n "${NICE:-10}" "$CONTAINER" build "${args[@]}" .
