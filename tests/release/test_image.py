@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ENGINE = os.environ.get("CONTAINER") or shutil.which("podman") and "podman" or shutil.which("docker") and "docker"
+ENGINE = os.environ.get("CONTAINER") or next((e for e in ("podman", "docker") if shutil.which(e)), None)
 
 
 

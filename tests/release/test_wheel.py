@@ -119,6 +119,35 @@ def gallery(venv: dict, videos_dir: Path) -> tuple[Path, Path, dict]:
     return g, video, json.loads(out)
 
 
+REQUIREMENTS_MET = """
+import json
+from importlib.metadata import PackageNotFoundError, distribution, version
+from packaging.requirements import Requirement
+unmet = []
+for req in map(Requirement, distribution("csip-reid").requires or []):
+    if req.marker and not req.marker.evaluate({"extra": "serve"}):
+        continue
+    try:
+        have = version(req.name)
+    except PackageNotFoundError:
+        unmet.append(str(req))
+        continue
+    if not req.specifier.contains(have, prereleases=True):
+        unmet.append(f"{req} (have {have})")
+print(json.dumps(unmet))
+"""
+
+
+def test_wheel_requirements_with_serve_are_met(venv: dict) -> None:
+    """Every requirement the wheel declares, base and ``[serve]``, is met by the environment it runs in."""
+    out = _run([str(venv["bin"] / "python"), "-c", REQUIREMENTS_MET], venv["env"], venv["cwd"]).stdout
+    assert json.loads(out) == []
+    requires = _run([str(venv["bin"] / "python"), "-c",
+                     "from importlib.metadata import requires; print('\\n'.join(requires('csip-reid')))"],
+                    venv["env"], venv["cwd"]).stdout
+    assert 'fastapi>=0.115; extra == "serve"' in requires.splitlines()
+
+
 def test_index_and_query_from_the_wheel(venv: dict, gallery: tuple[Path, Path, dict]) -> None:
     g, video, index = gallery
     assert (index["indexed"], index["failed"], index["tracklets"]) == (1, 0, 1)
