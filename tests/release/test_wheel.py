@@ -45,7 +45,7 @@ def _run(cmd: list[str], env: dict, cwd: Path, timeout: int = 300) -> subprocess
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory, models_dir: Path) -> dict:
+def venv(tmp_path_factory) -> dict:
     """Build the wheel from a clean copy of the tracked files and install it alone into a fresh venv."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
@@ -74,7 +74,7 @@ def venv(tmp_path_factory, models_dir: Path) -> dict:
     (site / "_csip_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(REID_WEIGHTS_DIR=str(models_dir), REID_OFFLINE="1", YOLO_OFFLINE="1",
+    env.update(REID_OFFLINE="1", YOLO_OFFLINE="1",
                REID_CACHE_DIR=str(tmp / "cache"), YOLO_CONFIG_DIR=str(tmp / "ycfg"),
                PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     work = tmp / "work"  # not the repository: nothing may be imported from the checkout
@@ -109,7 +109,9 @@ def test_wheel_holds_every_package_file_and_the_version(venv: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def gallery(venv: dict, videos_dir: Path) -> tuple[Path, Path, dict]:
+def gallery(venv: dict, videos_dir: Path, models_dir: Path) -> tuple[Path, Path, dict]:
+    """The sample indexed by the installed ``reid`` with the shipped ``offline_demo`` config."""
+    venv["env"]["REID_WEIGHTS_DIR"] = str(models_dir)
     video = videos_dir / VIDEO
     if not video.is_file():
         pytest.skip(f"{VIDEO} missing")
