@@ -6,7 +6,8 @@
 #     base     a Debian bookworm base with Python 3.11 made by mmdebstrap (no registry needed),
 #              imported as $BASE_LOCAL; then build with BASE_IMAGE=$BASE_LOCAL
 # Settings (environment): CONTAINER (podman|docker), BASE_IMAGE, TORCH_INDEX, TORCH_PKGS, EXTRAS,
-# IMAGE, REID_TEST_DATA, PIP (whose `pip config list` is handed to the build, see below), BUILD_LOG.
+# IMAGE, REID_TEST_DATA, PIP (whose `pip config list` is handed to the build, see below),
+# PODMAN_ISOLATION (default chroot: works where podman cannot create namespaces), DEBIAN_MIRROR.
 # Machines whose pip reads local package folders (find-links, file:// indexes, a constraint file):
 # the same settings are written to a pip.conf mounted read-only into the build's RUN steps, with
 # the folders they name, so the build installs from them. Nothing of it lands in the image.
@@ -23,7 +24,8 @@ REID_TEST_DATA=${REID_TEST_DATA:-$(cd .. && pwd)/shared/data}
 if [ "$what" = base ]; then
     command -v mmdebstrap >/dev/null || { echo "error: mmdebstrap not found (apt-get install mmdebstrap)" >&2; exit 2; }
     tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-    mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$tmp/rootfs.tar"
+    mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$tmp/rootfs.tar" \
+        "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
     "$CONTAINER" import "$tmp/rootfs.tar" "$BASE_LOCAL"
     echo "base image: $BASE_LOCAL (build with BASE_IMAGE=$BASE_LOCAL)"
     exit 0
@@ -35,7 +37,7 @@ fi
 case "$what" in runtime|test) ;; *) echo "error: unknown target '$what' (runtime, test or base)" >&2; exit 2;; esac
 
 args=(-f docker/Dockerfile)
-[ "$CONTAINER" = podman ] && args+=(--isolation chroot)
+[ "$CONTAINER" = podman ] && args+=(--isolation "${PODMAN_ISOLATION:-chroot}")
 for a in BASE_IMAGE TORCH_INDEX TORCH_PKGS EXTRAS; do
     [ -n "${!a+x}" ] && args+=(--build-arg "$a=${!a}")
 done
