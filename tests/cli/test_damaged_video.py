@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import OFFLINE_ARGS, cut_clip, run_reid
 
 from csip_reid.core.video import VideoReader
+from tests.helpers.cli import OFFLINE_ARGS, cut_clip, run_reid
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from cli_helpers import OFFLINE_ARGS, run_reid  # noqa: E402
-
-from csip_reid.distributed import RayIndexer, RayOptions  # noqa: E402
-from csip_reid.distributed.worker import CRASH_ALWAYS_ENV, CRASH_ONCE_ENV  # noqa: E402
-from csip_reid.gallery.store import Gallery  # noqa: E402
+from csip_reid.distributed import RayIndexer, RayOptions
+from csip_reid.distributed.worker import CRASH_ALWAYS_ENV, CRASH_ONCE_ENV
+from csip_reid.gallery.store import Gallery
+from tests.helpers.cli import OFFLINE_ARGS, run_reid
 
 
 def _content(root: Path) -> dict[tuple, np.ndarray]:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
-from synthetic import ClusteredSphere, clustered_unit_vectors  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere, clustered_unit_vectors
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.index import VectorIndex
+from tests.helpers.gallery import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 
 def _recall_at_10(hits, truth: np.ndarray) -> float:

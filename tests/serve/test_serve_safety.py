@@ -12,10 +12,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from cli_helpers import OFFLINE_ARGS
 from fastapi.testclient import TestClient
 
 from csip_reid.serve import create_app
+from tests.helpers.cli import OFFLINE_ARGS
 
 SECRET = b"top secret, never served"
 
