@@ -43,7 +43,7 @@ def node_of(module: str) -> str:
     parts = module.split(".")[1:]
     if not parts or parts == ["__init__"] or parts == ["__main__"]:
         return "<root>" if parts != ["__main__"] else "cli"
-    if parts[0].startswith("cli"):
+    if parts[0] == "cli":
         return "cli"
     if len(parts) >= 2 and f"{parts[0]}.{parts[1]}" in BACKENDS:
         return f"{parts[0]}.{parts[1]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from csip_reid.cli.common import gallery_option
 from csip_reid.core.errors import ReidError
 
 
@@ -12,7 +13,7 @@ class ServeError(ReidError):
 
 
 @click.command()
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False), help="Gallery folder to review.")
+@gallery_option("Gallery folder to review.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Any other than this machine's loopback requires a token.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
@@ -44,8 +45,3 @@ def serve(gallery_dir: str, host: str, port: int, token: str | None, max_upload_
     if token and not loopback:
         click.echo("every request must carry the token (the link sets a cookie); keep it private", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
-def register(group: click.Group) -> None:
-    """Add ``reid serve`` to the ``reid`` command group."""
-    group.add_command(serve)
