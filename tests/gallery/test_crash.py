@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from csip_reid.gallery import Gallery, IndexPolicy
 from tests.helpers.gallery import add_video, unit_vectors
 
@@ -59,6 +61,7 @@ def _check(root: Path, finished: set[int]) -> list[dict]:
     return videos
 
 
+@pytest.mark.slow
 def test_sigkill_during_add_video(tmp_path: Path) -> None:
     """Six writers in a row on one gallery, each killed at a random moment of an add_video call."""
     root, log = tmp_path / "g", tmp_path / "log.txt"

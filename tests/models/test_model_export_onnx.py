@@ -23,6 +23,7 @@ from csip_reid.pipeline.embed.onnx import OnnxEmbedder
 from tests.helpers.cli import run_reid
 
 pytest.importorskip("onnxscript", reason="the ONNX exporter needs onnxscript (pip install '.[export]')")
+pytestmark = pytest.mark.slow  # torch.export of a model, minutes on a busy CPU
 
 
 @pytest.fixture(scope="module")
