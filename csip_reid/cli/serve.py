@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from csip_reid.cli.common import gallery_option
@@ -10,6 +12,19 @@ from csip_reid.core.errors import ReidError
 
 class ServeError(ReidError):
     """The review app cannot start (missing extra, bad option)."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (``0``: any free port), handed to uvicorn.
+
+    Binding here lets the command print the port it really got, and turns a port in use into
+    one line.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 @click.command()
@@ -36,6 +51,8 @@ def serve(gallery_dir: str, host: str, port: int, token: str | None, max_upload_
         token = new_token()
     allowed = None if token else LOOPBACK_NAMES
     app = create_app(gallery_dir, token=token, max_upload_mb=max_upload_mb, allowed_hosts=allowed)
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]  # the port the system gave for --port 0
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown = "THIS-MACHINE"
@@ -44,4 +61,4 @@ def serve(gallery_dir: str, host: str, port: int, token: str | None, max_upload_
     click.echo(f"open: {url}", err=True)
     if token and not loopback:
         click.echo("every request must carry the token (the link sets a cookie); keep it private", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
