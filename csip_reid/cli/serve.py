@@ -24,7 +24,8 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family)
     except OSError as e:
-        raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        reason = (e.strerror or str(e)).split(" (while attempting to bind")[0]  # create_server adds the address
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 @click.command()
