@@ -107,3 +107,15 @@ def test_python_m_csip_reid_cli_runs_the_same_group() -> None:
     bad = subprocess.run([sys.executable, "-m", "csip_reid.cli", "no-such-command"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "No such command 'no-such-command'" in bad.stderr
+
+
+def test_verbose_is_per_call_and_accepted_anywhere(tmp_path) -> None:
+    """``--verbose`` after the command adds the traceback to the one-line error; the next call in the
+    same process, without it, gets the line alone (the flag is not kept between calls)."""
+    args = ["gallery", "info", "--gallery", str(tmp_path / "nowhere")]
+    loud = CliRunner().invoke(main, [*args, "--verbose"])
+    quiet = CliRunner().invoke(main, args)
+    assert loud.exit_code == quiet.exit_code == 2
+    assert "Traceback" in loud.stderr and loud.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in quiet.stderr and len(quiet.stderr.strip().splitlines()) == 1
+    assert quiet.stderr.startswith("error: ")
