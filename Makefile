@@ -16,7 +16,7 @@ export REID_TEST_DATA
 STAMP := $(VENV)/.installed
 MMPOSE_STAMP := $(VENV)/.mmpose-installed
 
-.PHONY: install mmpose chromium test demo lint bench clean image image-test image-base
+.PHONY: install mmpose chromium test test-fast demo lint bench clean image image-test image-base
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ chromium:
 
 test: $(STAMP) $(MMPOSE_STAMP) chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The unit tests without real video (tests/conftest.py marks `video` every test that reads it) and
+# without the `slow` end-to-end runs: a few minutes, for the edit-test loop. `make test` stays the whole suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not video" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py --videos "$(VIDEOS)" --out "$(DEMO_OUT)"

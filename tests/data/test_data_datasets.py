@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from data_trees import make_custom, make_lsvid, write_image
 from scipy.io import loadmat, savemat
 
 from csip_reid.core.errors import ConfigError, DatasetError
 from csip_reid.data import build_dataset, list_datasets
+from tests.helpers.datasets import make_custom, make_lsvid, write_image
 
 
 def _summary(records):

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from data_trees import skeleton_frame
 
 from csip_reid.core.errors import DatasetError
 from csip_reid.data.skeleton_io import (
@@ -16,6 +15,7 @@ from csip_reid.data.skeleton_io import (
     root_centre,
     write_skeleton_json,
 )
+from tests.helpers.datasets import skeleton_frame
 
 
 def test_roundtrip_with_missing_joint(tmp_path):

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 import torch
-from csip_synthetic import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 from csip_reid.core.errors import CheckpointError, ConfigError, DatasetError
 from csip_reid.data import VideoReIDDataset, build_dataset
 from csip_reid.engine.train import fit, train
 from csip_reid.models import create_model, load_config
 from csip_reid.models.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from tests.helpers.training import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 STEPS = 2  # iterations per epoch: keeps the module at a few seconds of CPU per epoch
 LOSS_TERMS = {"id_cls", "id_proj", "id_tp", "tri_cls", "tri_proj", "tri_tp", "csip", "frame"}

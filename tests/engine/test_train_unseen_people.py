@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from csip_synthetic import one_torch_thread  # noqa: F401
 
 from csip_reid.cli import main
 from csip_reid.data import build_dataset
@@ -17,6 +16,7 @@ from csip_reid.data.skeleton_io import write_skeleton_json
 from csip_reid.engine.context import TrainContext
 from csip_reid.engine.stage2 import extract_features
 from csip_reid.models import CSIPReID, load_config
+from tests.helpers.training import one_torch_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

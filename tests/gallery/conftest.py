@@ -1,20 +1,14 @@
-"""Gallery test setup: the benchmark helpers in ``bench/`` (``synthetic``) are importable; an empty gallery."""
+"""Gallery test fixtures: an empty gallery."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from gallery_testlib import fake_embedder_info  # noqa: E402
-
-from csip_reid.gallery import Gallery  # noqa: E402
+from csip_reid.gallery import Gallery
+from tests.helpers.gallery import fake_embedder_info
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.compressed import lists_file, memory_bytes_per_vector
 from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 DIM = 64
 

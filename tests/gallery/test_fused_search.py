@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import fake_embedder_info, make_tracklets
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery.fused import search_fused
 from csip_reid.gallery.store import Gallery, VideoRecord
+from tests.helpers.gallery import fake_embedder_info, make_tracklets
 
 DIM, SDIM = 8, 4
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
-from synthetic import ClusteredSphere, clustered_unit_vectors  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere, clustered_unit_vectors
 from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
 from csip_reid.gallery.index import VectorIndex
 from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 
 def _recall_at_10(hits, truth: np.ndarray) -> float:

@@ -10,12 +10,12 @@ import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from gallery_testlib import unit_vectors
 
 from csip_reid.gallery.compressed import lists_file, memory_bytes_per_vector, move_lists_to_disk, new_ivf
 from csip_reid.gallery.index import VectorIndex
 from csip_reid.gallery.kinds import COMPRESSED_KINDS, IVF_KINDS, KINDS, IndexPolicy, kind
 from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import unit_vectors
 
 DIM, N = 32, 800
 

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gallery_testlib import POLICIES, add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery
 from csip_reid.gallery.index import VectorIndex
+from tests.helpers.gallery import POLICIES, add_video, fake_embedder_info, unit_vectors
 
 INFO = fake_embedder_info()
 

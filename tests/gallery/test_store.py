@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from gallery_testlib import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
+from tests.helpers.gallery import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 INFO = fake_embedder_info()
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery import sync as sync_module
 from csip_reid.gallery.database import Database
 from csip_reid.gallery.rebuild import DatabaseSource, StreamedKnn, build_in_memory, build_index
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 DIM = 64
 N = 6000

@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from gallery_testlib import fake_embedder_info, make_tracklets, unit_vectors
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery, StoredVideo, VideoRecord
 from csip_reid.gallery.merge import merge_galleries
+from tests.helpers.gallery import fake_embedder_info, make_tracklets, unit_vectors
 
 INFO = fake_embedder_info()
 

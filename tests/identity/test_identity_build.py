@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from identity_testlib import add, crowd_gallery, fake_info, people, sighting
 
 from csip_reid.gallery import Gallery
 from csip_reid.identity import LabelError, build_identities, identity_of, label, labels, list_identities
+from tests.helpers.identity import add, crowd_gallery, fake_info, people, sighting
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "gallery_v0_1"
 

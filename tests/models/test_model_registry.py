@@ -108,6 +108,7 @@ def test_parameter_counts(name: str) -> None:
               f"skeleton {count(model.skeleton):,}; PFU {count(model.pfu):,}; SGTM {count(model.sgtm):,}")
 
 
+@pytest.mark.slow
 def test_full_model_shapes_at_256x128() -> None:
     torch.manual_seed(0)
     model = create_model("csip_vit_b16", num_classes=625, num_cameras=6)
