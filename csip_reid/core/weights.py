@@ -278,3 +278,39 @@ def resolve_weights(name: str, what: str = "weights") -> Path:
         if not (dest.parent / part.filename).is_file():
             _download(part, dest.parent / part.filename)
     return dest
+
+
+def weights_rows(permissive: bool = False, licence: str | None = None, task: str | None = None) -> list[dict[str, Any]]:
+    """The registered weights as rows for ``reid weights``, filtered.
+
+    Args:
+        permissive: Only weights under a permissive licence whose training data allow commercial use.
+        licence: Only weights under this licence (case-insensitive, e.g. ``apache-2.0``).
+        task: Only weights of this task (``reid``, ``detector``, ``pose``).
+
+    Returns:
+        One dict per entry: name, file, task, licence, permissive, commercial_use, training_data,
+        description, sha256, url, companions, local (path or None) and status (``present``,
+        ``download`` on first use, or ``missing``: absent and offline or no address).
+
+    Raises:
+        ValueError: ``licence`` or ``task`` names none of the registered entries.
+    """
+    infos = registered_weights()
+    for value, field_name in ((licence, "licence"), (task, "task")):
+        known = sorted({getattr(i, field_name) for i in infos if getattr(i, field_name)}, key=str.lower)
+        if value is not None and value.lower() not in {k.lower() for k in known}:
+            raise ValueError(f"no weights with {field_name} {value!r}; known: {', '.join(known)}")
+    rows = []
+    for info in infos:
+        if (permissive and not info.permissive) or (licence and info.licence.lower() != licence.lower()) \
+                or (task and info.task.lower() != task.lower()):
+            continue
+        local = find_local(info.name)
+        status = "present" if local else ("download" if info.url and not is_offline() else "missing")
+        rows.append({"name": info.name, "file": info.filename, "task": info.task, "licence": info.licence,
+                     "permissive": info.permissive, "commercial_use": info.commercial_use,
+                     "training_data": info.training_data, "description": info.description,
+                     "sha256": info.sha256, "url": info.url, "companions": [c.filename for c in info.companions],
+                     "local": str(local) if local else None, "status": status})
+    return rows
