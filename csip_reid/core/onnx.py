@@ -50,17 +50,21 @@ def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = No
         raise WeightsNotFoundError(f"cannot load ONNX model {path}: {e}") from e
 
 
-def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None) -> np.ndarray:
-    """First output of ``session`` for ``batch``, in chunks of ``fixed_batch`` (see :func:`run_in_chunks`)."""
-    return run_in_chunks(lambda x: session.run(None, {input_name: x})[0], batch, fixed_batch)
+def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None,
+             max_batch: int | None = None) -> np.ndarray:
+    """First output of ``session`` for ``batch``, in chunks (see :func:`run_in_chunks`)."""
+    return run_in_chunks(lambda x: session.run(None, {input_name: x})[0], batch, fixed_batch, max_batch)
 
 
 def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray,
-                  fixed_batch: int | None) -> np.ndarray:
+                  fixed_batch: int | None, max_batch: int | None = None) -> np.ndarray:
     """``run(batch)``; a model with a fixed batch size is fed in chunks of that size (the last one
-    padded by repeating its last item, then trimmed). Shared by the onnxruntime and OpenVINO back-ends."""
+    padded by repeating its last item, then trimmed), a dynamic one in chunks of at most
+    ``max_batch`` (None: all at once). Shared by the onnxruntime and OpenVINO back-ends."""
     if not fixed_batch:
-        return run(batch)
+        if not max_batch or len(batch) <= max_batch:
+            return run(batch)
+        return np.concatenate([run(batch[s : s + max_batch]) for s in range(0, len(batch), max_batch)], 0)
     outs = []
     for s in range(0, len(batch), fixed_batch):
         part = batch[s : s + fixed_batch]

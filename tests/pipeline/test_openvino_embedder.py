@@ -52,19 +52,22 @@ def test_batched_equals_one_by_one(weights_env: Path) -> None:
     crops = _crops(5)
     together = emb.embed_frames(crops)
     alone = np.concatenate([emb.embed_frames([c]) for c in crops])
-    np.testing.assert_allclose(together, alone, atol=1e-4)
+    np.testing.assert_allclose(together, alone, atol=2e-2 * np.abs(together).max())  # bf16 kernels per shape
     assert np.abs(together[0] - together[1]).max() > 1e-3  # different crops, different features
 
 
 def test_same_onnx_file_matches_onnxruntime(weights_env: Path) -> None:
     if not (weights_env / "osnet_x0_25_msmt17.onnx").is_file():
         pytest.skip("osnet_x0_25_msmt17.onnx missing")
-    ov = create_embedder("openvino:osnet_x0_25_msmt17")
+    ov = create_embedder("openvino:osnet_x0_25_msmt17", precision="f32")
     ort = create_embedder("onnx:osnet_x0_25_msmt17")
     assert ov.fixed_batch is None and ort.fixed_batch == 1  # the batch-1 export runs batched here
-    items = [_crops(3, 1), _crops(1, 2)]
+    items = [_crops(3, 1), _crops(1, 2), _crops(12, 3)]
     np.testing.assert_allclose(ov.embed_crops(items), ort.embed_crops(items), atol=1e-4)
     assert ov.describe()["weights"] == ort.describe()["weights"]
+    fast = create_embedder("openvino:osnet_x0_25_msmt17")  # OpenVINO's own precision (bf16 on some CPUs)
+    cos = np.sum(fast.embed_crops(items) * ort.embed_crops(items), axis=1)
+    assert np.all(cos > 0.99), cos
 
 
 def test_ir_without_its_bin_is_a_clear_error(weights_env: Path, tmp_path: Path) -> None:

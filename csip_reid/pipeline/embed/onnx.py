@@ -23,6 +23,11 @@ from csip_reid.core.errors import WeightsNotFoundError
 from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
 from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
 
+#: Crops per forward pass of a model with a dynamic batch. A video's tracklets are embedded
+#: together (6 x 16 crops on the Intel clip); one pass over all of them was slower per crop than
+#: passes of 8 here (OSNet x0.5 1.4x, Intel 0277 1.5x: bench/README.md, "Models").
+MAX_BATCH = 8
+
 
 @dataclass
 class OnnxEmbedder(Embedder):
@@ -101,7 +106,7 @@ class OnnxEmbedder(Embedder):
         return l2_normalize(np.concatenate(out, 0))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return run_onnx(self.session, self.input_name, batch, self.fixed_batch).reshape(len(batch), -1)
+        return run_onnx(self.session, self.input_name, batch, self.fixed_batch, MAX_BATCH).reshape(len(batch), -1)
 
     def embed_frames(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) features of single BGR crops (not normalised)."""

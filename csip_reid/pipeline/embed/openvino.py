@@ -23,7 +23,7 @@ from csip_reid.core.embedder import EMBEDDERS, CropPreprocess
 from csip_reid.core.onnx import run_in_chunks
 from csip_reid.core.openvino import infer, ir_conversion_preprocess, model_sha256, openvino_model
 from csip_reid.core.weights import KNOWN_WEIGHTS, resolve_weights
-from csip_reid.pipeline.embed.onnx import OnnxEmbedder
+from csip_reid.pipeline.embed.onnx import MAX_BATCH, OnnxEmbedder
 
 DEFAULT_MODEL = "person-reidentification-retail-0277"
 
@@ -37,9 +37,11 @@ class OpenVinoEmbedder(OnnxEmbedder):
 
     #: Preprocessing given explicitly or by the weights entry (else read from the IR, see module doc).
     preprocess_known: bool = False
+    #: OpenVINO inference precision: ``auto`` (bf16 where the CPU has it), ``f32``, ...
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
-        model, self.compiled, self.fixed_batch = openvino_model(self.path, self.device)
+        model, self.compiled, self.fixed_batch = openvino_model(self.path, self.device, precision=self.precision)
         if not self.preprocess_known:
             folded = ir_conversion_preprocess(model)
             if folded is not None:
@@ -60,7 +62,8 @@ class OpenVinoEmbedder(OnnxEmbedder):
         self._sha = model_sha256(self.path)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return run_in_chunks(lambda x: infer(self.compiled, x), batch, self.fixed_batch).reshape(len(batch), -1)
+        return run_in_chunks(lambda x: infer(self.compiled, x), batch, self.fixed_batch,
+                             MAX_BATCH).reshape(len(batch), -1)
 
 
 @EMBEDDERS.register("openvino", help="OpenVINO IR (.xml+.bin) or ONNX ReID model, mean-pooled over crops")
