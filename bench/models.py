@@ -26,6 +26,7 @@ Detectors (``--detectors``; default YOLOX-Nano and YOLOv8n int8 TFLite):
 
 Runtimes (``--parts runtime``): the same ONNX files (YOLOX-Nano, OSNet x0.25) on onnxruntime and
 on OpenVINO, ms per item, to decide whether an OpenVINO path for the detector pays off.
+Batches (``--parts batch``): one video's 96 crops embedded in passes of 96, 16 or 8 (``MAX_BATCH``).
 
 Usage::
 
@@ -258,9 +259,40 @@ def bench_runtimes(rounds: int = 5) -> list[dict[str, Any]]:
     return out
 
 
+def bench_batches(specs: list[str], sizes: tuple[int, ...] = (96, 16, 8), rounds: int = 3) -> list[dict[str, Any]]:
+    """ms per crop of one video's crops (6 tracklets x 16 on the Intel clip) in passes of each size,
+    rounds interleaved, median: the size ``MAX_BATCH`` of the onnx:/openvino: embedders."""
+    from csip_reid.core.onnx import run_in_chunks
+    from csip_reid.pipeline.embed import create_embedder
+
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (160, 64, 3), np.uint8) for _ in range(96)]
+    out = []
+    for spec in specs:
+        emb = create_embedder(spec)
+        if emb.fixed_batch:
+            continue
+        run = getattr(emb, "compiled", None)
+        fn = (lambda b, c=run: np.asarray(c(b)[0])) if run is not None else \
+            (lambda b, e=emb: e.session.run(None, {e.input_name: b})[0])
+        x = emb.preprocess(crops)
+        times: dict[int, list[float]] = defaultdict(list)
+        for n in sizes:
+            run_in_chunks(fn, x[:n], None, n)  # warm-up: OpenVINO compiles each shape once
+        for r in range(rounds):
+            for n in sizes[r % len(sizes):] + sizes[: r % len(sizes)]:
+                t0 = time.perf_counter()
+                run_in_chunks(fn, x, None, n)
+                times[n].append(1000 * (time.perf_counter() - t0) / len(x))
+        row = {"embedder": spec, **{f"batch {n}": round(float(np.median(times[n])), 1) for n in sizes}}
+        print(json.dumps(row), flush=True)
+        out.append(row)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="embed,detect", help="embed, detect, runtime (comma-separated).")
+    ap.add_argument("--parts", default="embed,detect", help="embed, detect, runtime, batch (comma-separated).")
     ap.add_argument("--embedders", nargs="+", default=EMBEDDERS, help="Embedder specs; the first is the baseline.")
     ap.add_argument("--detectors", nargs="+", default=DETECTORS)
     ap.add_argument("--index-detector", default="yolox:yolox_nano", help="Detector of the embedders' index runs.")
@@ -279,6 +311,8 @@ def main() -> None:
         res["embedders"] = bench_embedders(args.embedders, args.index_detector, args.identities, args.runs)
     if "runtime" in parts:
         res["runtimes"] = bench_runtimes()
+    if "batch" in parts:
+        res["batches"] = bench_batches(args.embedders)
     if "detect" in parts:
         res["detectors"] = bench_detectors(args.detectors, args.embedders[0], args.runs)
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -310,6 +344,11 @@ def print_tables(res: dict[str, Any]) -> None:
                   + f" | {exact} | {r['ms_per_frame']} | {i['tracklets']} ({i['per_person']}) | "
                   f"{i['people_found']}/6 | {i['seconds']} | {r['index_ratio']:.2f}x | {i['cpu_seconds']} | "
                   f"{r['index_cpu_ratio']:.2f}x |")
+    if "batches" in res:
+        print("\n| embedder | " + " | ".join(f"ms/crop, {k}" for k in res["batches"][0] if k != "embedder") + " |")
+        print("|---" * len(res["batches"][0]) + "|")
+        for r in res["batches"]:
+            print("| " + " | ".join(str(v) for v in r.values()) + " |")
     if "runtimes" in res:
         print("\n| model (same ONNX file) | onnxruntime ms/item | OpenVINO ms/item | OpenVINO speed-up |")
         print("|---|---|---|---|")

@@ -24,8 +24,8 @@ from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
 from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
 
 #: Crops per forward pass of a model with a dynamic batch. A video's tracklets are embedded
-#: together (6 x 16 crops on the Intel clip); one pass over all of them was slower per crop than
-#: passes of 8 here (OSNet x0.5 1.4x, Intel 0277 1.5x: bench/README.md, "Models").
+#: together (6 x 16 crops on the Intel clip); one pass over all 96 cost OSNet x0.5 1.3x the time
+#: per crop of passes of 8, the Intel models the same (bench/README.md, "Models").
 MAX_BATCH = 8
 
 
