@@ -21,7 +21,12 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.core.errors import WeightsNotFoundError
 from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
-from csip_reid.core.weights import file_sha256, resolve_weights
+from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
+
+#: Crops per forward pass of a model with a dynamic batch. A video's tracklets are embedded
+#: together (6 x 16 crops on the Intel clip); one pass over all 96 cost OSNet x0.5 1.3x the time
+#: per crop of passes of 8, the Intel models the same (bench/README.md, "Models").
+MAX_BATCH = 8
 
 
 @dataclass
@@ -101,7 +106,7 @@ class OnnxEmbedder(Embedder):
         return l2_normalize(np.concatenate(out, 0))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return run_onnx(self.session, self.input_name, batch, self.fixed_batch).reshape(len(batch), -1)
+        return run_onnx(self.session, self.input_name, batch, self.fixed_batch, MAX_BATCH).reshape(len(batch), -1)
 
     def embed_frames(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) features of single BGR crops (not normalised)."""
@@ -129,7 +134,8 @@ class OnnxEmbedder(Embedder):
 def _make_onnx(arg: str | None, device: str = "cpu", **options: Any) -> OnnxEmbedder:
     name = arg or "osnet_x0_25_msmt17"
     path = resolve_weights(name, "ReID weights")
-    pre = options.pop("preprocess", None)
+    info = KNOWN_WEIGHTS.get(name) or KNOWN_WEIGHTS.get(path.name)
+    pre = options.pop("preprocess", None) or (info.preprocess if info else None)
     pre = CropPreprocess.from_dict(pre) if isinstance(pre, dict) else (pre or CropPreprocess())
     return OnnxEmbedder(spec=f"onnx:{name}", preprocess=pre, path=str(path), device=device,
                         max_frames=options.pop("max_frames", 16), **options)
