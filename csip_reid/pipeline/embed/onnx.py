@@ -109,20 +109,18 @@ class OnnxEmbedder(Embedder):
             return np.zeros((0, self.dim), np.float32)
         return self._run(self.preprocess(crops)).astype(np.float32)
 
+    def frame_features(self, crops: Sequence[np.ndarray]) -> np.ndarray | None:
+        if self.clip_model:
+            return None
+        feats = self.embed_frames(crops)
+        return l2_normalize(feats) if self.frame_norm else feats
+
     def embed_crops(self, crops, cameras=None, skeletons=None) -> np.ndarray:
-        flat = [c for item in crops for c in item]
         if any(len(item) == 0 for item in crops):
             raise ValueError("every item needs at least one crop")
         if self.clip_model:
             return self._embed_clips(crops, cameras) if len(crops) else np.zeros((0, self.dim), np.float32)
-        feats = self.embed_frames(flat)
-        if self.frame_norm:
-            feats = l2_normalize(feats)
-        out, s = np.empty((len(crops), self.dim), np.float32), 0
-        for i, item in enumerate(crops):
-            out[i] = feats[s : s + len(item)].mean(0)
-            s += len(item)
-        return l2_normalize(out)
+        return self.pool_frames(crops)
 
 
 @EMBEDDERS.register("onnx", help="ONNX image ReID model, mean-pooled over crops")
