@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +51,21 @@ def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = No
 
 
 def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None) -> np.ndarray:
-    """First output of ``session`` for ``batch``; models exported with a fixed batch size are fed
-    in chunks of that size (the last one padded by repeating its last item, then trimmed)."""
+    """First output of ``session`` for ``batch``, in chunks of ``fixed_batch`` (see :func:`run_in_chunks`)."""
+    return run_in_chunks(lambda x: session.run(None, {input_name: x})[0], batch, fixed_batch)
+
+
+def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray,
+                  fixed_batch: int | None) -> np.ndarray:
+    """``run(batch)``; a model with a fixed batch size is fed in chunks of that size (the last one
+    padded by repeating its last item, then trimmed). Shared by the onnxruntime and OpenVINO back-ends."""
     if not fixed_batch:
-        return session.run(None, {input_name: batch})[0]
+        return run(batch)
     outs = []
     for s in range(0, len(batch), fixed_batch):
         part = batch[s : s + fixed_batch]
         n = len(part)
         if n < fixed_batch:
             part = np.concatenate([part, np.repeat(part[-1:], fixed_batch - n, 0)])
-        outs.append(session.run(None, {input_name: part})[0][:n])
+        outs.append(run(part)[:n])
     return np.concatenate(outs, 0)

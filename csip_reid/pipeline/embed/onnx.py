@@ -21,7 +21,7 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.core.errors import WeightsNotFoundError
 from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
-from csip_reid.core.weights import file_sha256, resolve_weights
+from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
 
 
 @dataclass
@@ -127,7 +127,8 @@ class OnnxEmbedder(Embedder):
 def _make_onnx(arg: str | None, device: str = "cpu", **options: Any) -> OnnxEmbedder:
     name = arg or "osnet_x0_25_msmt17"
     path = resolve_weights(name, "ReID weights")
-    pre = options.pop("preprocess", None)
+    info = KNOWN_WEIGHTS.get(name) or KNOWN_WEIGHTS.get(path.name)
+    pre = options.pop("preprocess", None) or (info.preprocess if info else None)
     pre = CropPreprocess.from_dict(pre) if isinstance(pre, dict) else (pre or CropPreprocess())
     return OnnxEmbedder(spec=f"onnx:{name}", preprocess=pre, path=str(path), device=device,
                         max_frames=options.pop("max_frames", 16), **options)
