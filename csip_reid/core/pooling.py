@@ -127,3 +127,18 @@ class CropPooling:
                 keep = np.sort(np.argsort(-score, kind="stable")[:need])
         pick = evenly_spaced_indices(len(keep), min(len(keep), max_frames or len(keep)))
         return keep[pick]
+
+
+#: The pooling new galleries get (chosen by measurement: bench/README.md, "Crop pooling").
+DEFAULT_POOLING = CropPooling(kind="quality", flip=True)
+
+
+def as_pooling(value: CropPooling | str | dict[str, Any] | None) -> CropPooling:
+    """A :class:`CropPooling` from itself, its name (``quality+flip``), its dict, or None (the default)."""
+    if value is None:
+        return DEFAULT_POOLING
+    if isinstance(value, CropPooling):
+        return value
+    if isinstance(value, str):
+        return CropPooling.parse(value)
+    return CropPooling.from_dict(value)

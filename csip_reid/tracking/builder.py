@@ -23,7 +23,6 @@ import numpy as np
 from csip_reid.core.detections import Detections
 from csip_reid.core.tracklet import Tracklet
 
-
 #: A box within this many pixels of the frame edge counts as cut by it.
 EDGE_PX = 2.0
 

@@ -1,4 +1,7 @@
-"""``onnx:`` embedder: any ONNX person-ReID image model, mean-pooled over a tracklet's crops.
+"""``onnx:`` embedder: any ONNX person-ReID image model, pooled over a tracklet's crops.
+
+Which crops count and how they are pooled is the embedder's ``pooling`` (:mod:`csip_reid.core.pooling`;
+default ``quality+flip``, option ``pooling=`` of :func:`~csip_reid.pipeline.embed.create_embedder`).
 
 A file written by ``reid export-onnx`` (``metadata_props["csip_reid.format"]`` =
 ``csip-reid/onnx-clip-v1``) is a *clip* model instead: it takes ``(B, T, 3, H, W)`` clips and
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,12 +24,13 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.core.errors import WeightsNotFoundError
 from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
+from csip_reid.core.pooling import as_pooling
 from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
 
 
 @dataclass
 class OnnxEmbedder(Embedder):
-    """Frame-level ONNX ReID model; per-frame L2-normalised features averaged, re-normalised.
+    """Frame-level ONNX ReID model; per-frame L2-normalised features pooled (``pooling``), re-normalised.
 
     The model must take one (B, 3, H, W) float32 input and return (B, D) features. Models exported
     with a fixed batch of 1 (common for ReID ONNX exports) are run frame by frame.
@@ -50,6 +54,7 @@ class OnnxEmbedder(Embedder):
         if self.clip_model:
             self._init_clip(meta)
             self._sha = file_sha256(self.path)
+            self.pooling = replace(self.pooling, flip=False)  # a clip model sees whole clips, not mirrored frames
             return
         if isinstance(shape[2], int) and isinstance(shape[3], int):
             if (shape[2], shape[3]) != (self.preprocess.height, self.preprocess.width):
@@ -123,7 +128,7 @@ class OnnxEmbedder(Embedder):
         return self.pool_frames(crops)
 
 
-@EMBEDDERS.register("onnx", help="ONNX image ReID model, mean-pooled over crops")
+@EMBEDDERS.register("onnx", help="ONNX image ReID model, pooled over crops")
 def _make_onnx(arg: str | None, device: str = "cpu", **options: Any) -> OnnxEmbedder:
     name = arg or "osnet_x0_25_msmt17"
     path = resolve_weights(name, "ReID weights")
@@ -131,4 +136,5 @@ def _make_onnx(arg: str | None, device: str = "cpu", **options: Any) -> OnnxEmbe
     pre = options.pop("preprocess", None) or (info.preprocess if info else None)
     pre = CropPreprocess.from_dict(pre) if isinstance(pre, dict) else (pre or CropPreprocess())
     return OnnxEmbedder(spec=f"onnx:{name}", preprocess=pre, path=str(path), device=device,
-                        max_frames=options.pop("max_frames", 16), **options)
+                        max_frames=options.pop("max_frames", 16), pooling=as_pooling(options.pop("pooling", None)),
+                        **options)
