@@ -24,6 +24,17 @@ from csip_reid.identity.data import TrackletTable
 from csip_reid.identity.graph import Edges
 
 
+def _neighbour_sets(lo: np.ndarray, hi: np.ndarray) -> dict[int, set[int]]:
+    """Each node's neighbours, from undirected pairs."""
+    src, dst = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+    order = np.argsort(src, kind="stable")
+    src, dst = src[order], dst[order]
+    cuts = np.flatnonzero(np.diff(src)) + 1
+    starts = np.concatenate([[0], cuts]) if len(src) else np.zeros(0, np.int64)
+    return {int(src[a]): set(part.tolist()) for a, part in zip(starts.tolist(), np.split(dst, cuts), strict=True)
+            if len(part)}
+
+
 @dataclass
 class _Cluster:
     members: list[int]
@@ -164,21 +175,14 @@ class Clusterer:
                 out = np.where(both, (1 - weight) * out + weight * ks, out)
             return out
 
-        nb: dict[int, set[int]] = {}
         roots = np.array([self.root(i) for i in range(n)], np.int64)
-        ra, rb = roots[edges.a], roots[edges.b]
-        keep = ra != rb
-        for a, b in zip(ra[keep].tolist(), rb[keep].tolist(), strict=True):
-            nb.setdefault(a, set()).add(b)
-            nb.setdefault(b, set()).add(a)
+        pa, pb, first = self._initial_links(edges, roots, sums, count, ksum, kcount, weight)
+        nb = _neighbour_sets(pa, pb)
         version = dict.fromkeys(self.clusters, 0)
-        heap: list[tuple[float, int, int, int, int]] = []
-        for a, others in nb.items():
-            o = np.array(sorted(x for x in others if x > a), np.int64)
-            if len(o):
-                for x, link in zip(o.tolist(), links(a, o).tolist(), strict=True):
-                    if link >= threshold:
-                        heap.append((-link, a, x, 0, 0))
+        good = first >= threshold
+        zeros = [0] * int(good.sum())
+        heap: list[tuple[float, int, int, int, int]] = list(
+            zip((-first[good]).tolist(), pa[good].tolist(), pb[good].tolist(), zeros, zeros, strict=True))
         heapq.heapify(heap)
         blocked: set[tuple[int, int]] = set()
         while heap:
@@ -211,6 +215,36 @@ class Clusterer:
                 lo, hi = (r, x) if r < x else (x, r)
                 if link >= threshold and (lo, hi) not in blocked:
                     heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
+
+    @staticmethod
+    def _initial_links(edges: Edges, roots: np.ndarray, sums: np.ndarray, count: np.ndarray,
+                       ksum: np.ndarray | None, kcount: np.ndarray | None, weight: float,
+                       chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lo, hi, link)``: the distinct cluster pairs the edges join (``lo < hi``) and their
+        average linkage, all at once; an edge between two unseeded tracklets is its own linkage."""
+        n = len(roots)
+        ra, rb = roots[edges.a], roots[edges.b]
+        keep = ra != rb
+        key = np.unique(np.minimum(ra[keep], rb[keep]) * n + np.maximum(ra[keep], rb[keep]))
+        lo, hi = key // n, key % n
+        link = np.empty(len(key), np.float64)
+        single = (count[lo] == 1) & (count[hi] == 1)
+        if single.any():  # both alone: the pair is one edge (edges are unique pairs of rows)
+            ekey = edges.a * n + edges.b
+            order = np.argsort(ekey, kind="stable")
+            at = order[np.searchsorted(ekey[order], key[single])]
+            link[single] = edges.sim[at]
+        rest = np.flatnonzero(~single)
+        for s in range(0, len(rest), chunk):
+            i = rest[s : s + chunk]
+            a, b = lo[i], hi[i]
+            out = np.einsum("ij,ij->i", sums[a], sums[b]) / (count[a] * count[b])
+            if ksum is not None:
+                both = (kcount[a] > 0) & (kcount[b] > 0)
+                ks = np.einsum("ij,ij->i", ksum[a], ksum[b]) / np.maximum(kcount[a] * kcount[b], 1.0)
+                out = np.where(both, (1 - weight) * out + weight * ks, out)
+            link[i] = out
+        return lo, hi, link
 
     def groups(self) -> list[list[int]]:
         """The clusters as sorted row lists, biggest first."""
