@@ -26,11 +26,13 @@ from csip_reid.identity.graph import Edges
 
 def _neighbour_sets(lo: np.ndarray, hi: np.ndarray) -> dict[int, set[int]]:
     """Each node's neighbours, from undirected pairs."""
+    if not len(lo):
+        return {}
     src, dst = np.concatenate([lo, hi]), np.concatenate([hi, lo])
     order = np.argsort(src, kind="stable")
     src, dst = src[order], dst[order]
     cuts = np.flatnonzero(np.diff(src)) + 1
-    starts = np.concatenate([[0], cuts]) if len(src) else np.zeros(0, np.int64)
+    starts = np.concatenate([[0], cuts])
     return {int(src[a]): set(part.tolist()) for a, part in zip(starts.tolist(), np.split(dst, cuts), strict=True)
             if len(part)}
 

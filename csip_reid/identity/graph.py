@@ -189,7 +189,9 @@ def choose_threshold(table: TrackletTable, app: np.ndarray, skel: np.ndarray | N
                          f"or cameras too far apart in time) have similarity median {np.median(sims):.3f}; "
                          f"{per}: {how}, so merging starts above {value:.3f}")
     if n < 3:
-        return Threshold(0.5, "default", len(a), rate, f"only {n} tracklets: default threshold 0.500")
+        return Threshold(1.0, "default", len(a), rate,
+                         f"only {n} tracklets: too few to learn what different people look like to this model, so "
+                         "only identical vectors merge (1.000); give --threshold to merge them")
     rng = np.random.default_rng(seed)
     m = MAX_NEGATIVES // 4
     if n * (n - 1) // 2 <= m:  # every pair
