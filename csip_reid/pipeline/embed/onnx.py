@@ -1,7 +1,7 @@
 """``onnx:`` embedder: any ONNX person-ReID image model, pooled over a tracklet's crops.
 
 Which crops count and how they are pooled is the embedder's ``pooling`` (:mod:`csip_reid.core.pooling`;
-default ``quality+flip``, option ``pooling=`` of :func:`~csip_reid.pipeline.embed.create_embedder`).
+default ``quality``, option ``pooling=`` of :func:`~csip_reid.pipeline.embed.create_embedder`).
 
 A file written by ``reid export-onnx`` (``metadata_props["csip_reid.format"]`` =
 ``csip-reid/onnx-clip-v1``) is a *clip* model instead: it takes ``(B, T, 3, H, W)`` clips and
