@@ -203,19 +203,24 @@ class Clusterer:
             if ksum is not None:
                 ksum[r] += ksum[gone]
                 kcount[r] += kcount[gone]
-            mine = nb.setdefault(r, set()) | nb.pop(gone, set())
-            mine -= {r, gone}
-            for x in mine:
-                nb[x].discard(gone)
-                nb[x].add(r)
-            nb[r] = mine
+            theirs = nb.pop(gone, set())
+            for x in theirs:  # r's own neighbours already point at r
+                other = nb[x]
+                other.discard(gone)
+                other.add(r)
+            mine = nb.setdefault(r, set())
+            mine |= theirs
+            mine.discard(r)
+            mine.discard(gone)
             version[r] += 1
             if not mine:
                 continue
-            o = np.array(sorted(mine), np.int64)
-            for x, link in zip(o.tolist(), links(r, o).tolist(), strict=True):
+            o = np.fromiter(mine, np.int64, len(mine))
+            new = links(r, o)
+            up = new >= threshold  # only these can ever be popped: the rest need not enter the heap
+            for x, link in zip(o[up].tolist(), new[up].tolist(), strict=True):
                 lo, hi = (r, x) if r < x else (x, r)
-                if link >= threshold and (lo, hi) not in blocked:
+                if (lo, hi) not in blocked:
                     heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
 
     @staticmethod
