@@ -22,7 +22,7 @@ plain ``mean``: index and query pool the same way, and galleries keep what they 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,8 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.tracklet import Tracklet
 
 POOLING_KINDS = ("mean", "quality")
+#: The checks of ``quality`` pooling, by name.
+CHECKS = ("crowd", "edge", "small", "unsure")
 
 
 @dataclass(frozen=True)
@@ -77,15 +79,30 @@ class CropPooling:
 
     @classmethod
     def parse(cls, text: str) -> CropPooling:
-        """``mean``, ``quality``, ``mean+flip`` or ``quality+flip``."""
-        kind, _, extra = text.strip().lower().partition("+")
-        if extra not in ("", "flip"):
+        """``mean``, ``quality``, ``mean+flip`` or ``quality+flip``; ``quality:edge,small`` applies
+        only the checks named (``crowd``, ``edge``, ``small``, ``unsure``)."""
+        base, _, extra = text.strip().lower().partition("+")
+        kind, _, only = base.partition(":")
+        if extra not in ("", "flip") or (only and kind != "quality"):
             raise ValueError(f"unknown pooling {text!r}; use mean, quality, mean+flip or quality+flip")
-        return cls(kind=kind, flip=extra == "flip")
+        out = cls(kind=kind, flip=extra == "flip")
+        if only:
+            checks = set(only.split(","))
+            if not checks <= set(CHECKS):
+                raise ValueError(f"unknown pooling check in {text!r}; choose from {', '.join(CHECKS)}")
+            off = {"crowd": {"max_overlap": 1.0}, "edge": {"edge": False}, "small": {"min_height": 0.0},
+                   "unsure": {"min_score": 0.0}}
+            out = replace(out, **{k: v for c in CHECKS if c not in checks for k, v in off[c].items()})
+        return out
 
     @property
     def name(self) -> str:
-        return self.kind + ("+flip" if self.flip else "")
+        checks = ""
+        if self.kind == "quality":
+            on = [c for c, v in zip(CHECKS, (self.max_overlap < 1.0, self.edge, self.min_height > 0,
+                                             self.min_score > 0), strict=True) if v]
+            checks = "" if len(on) == len(CHECKS) else ":" + ",".join(on)
+        return self.kind + checks + ("+flip" if self.flip else "")
 
     # -- choosing crops ---------------------------------------------------------------------
     def quality(self, t: Tracklet) -> tuple[np.ndarray, np.ndarray]:

@@ -79,7 +79,10 @@ def test_pooling_names_and_records() -> None:
     assert CropPooling.parse("quality+flip") == CropPooling(kind="quality", flip=True)
     assert as_pooling(None) == DEFAULT_POOLING and as_pooling("mean").is_mean
     assert as_pooling({"kind": "quality", "unknown": 1}).kind == "quality"
-    for bad in ("median", "mean+blur"):
+    edge = CropPooling.parse("quality:edge")
+    assert edge.edge and edge.max_overlap == 1.0 and edge.min_height == 0 and edge.min_score == 0
+    assert edge.name == "quality:edge" and CropPooling.parse("quality+flip").name == "quality+flip"
+    for bad in ("median", "mean+blur", "quality:blur", "mean:edge"):
         with pytest.raises(ValueError, match="pooling"):
             CropPooling.parse(bad)
 
