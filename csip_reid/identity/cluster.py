@@ -181,14 +181,20 @@ class Clusterer:
         pa, pb, first = self._initial_links(edges, roots, sums, count, ksum, kcount, weight)
         nb = _neighbour_sets(pa, pb)
         version = dict.fromkeys(self.clusters, 0)
-        good = first >= threshold
-        zeros = [0] * int(good.sum())
-        heap: list[tuple[float, int, int, int, int]] = list(
-            zip((-first[good]).tolist(), pa[good].tolist(), pb[good].tolist(), zeros, zeros, strict=True))
-        heapq.heapify(heap)
+        # the first linkages never change, so they are read in sorted order from arrays; only the
+        # linkages of merged clusters go through a heap (the order is that of one heap holding all)
+        good = np.flatnonzero(first >= threshold)
+        good = good[np.lexsort((pb[good], pa[good], -first[good]))]
+        stream = list(zip((-first[good]).tolist(), pa[good].tolist(), pb[good].tolist(), strict=True))
+        stream.reverse()  # popped from the end
+        heap: list[tuple[float, int, int, int, int]] = []
         blocked: set[tuple[int, int]] = set()
-        while heap:
-            _, a, b, va, vb = heapq.heappop(heap)
+        while heap or stream:
+            if stream and (not heap or (*stream[-1], 0, 0) < heap[0]):
+                _, a, b = stream.pop()
+                va = vb = 0
+            else:
+                _, a, b, va, vb = heapq.heappop(heap)
             if a not in self.clusters or b not in self.clusters or version[a] != va or version[b] != vb:
                 continue
             if (a, b) in blocked:
