@@ -40,12 +40,8 @@ def _neighbour_sets(lo: np.ndarray, hi: np.ndarray) -> dict[int, set[int]]:
 @dataclass
 class _Cluster:
     members: list[int]
-    video: np.ndarray
-    s0: np.ndarray
-    s1: np.ndarray
-    cam: np.ndarray
-    w0: np.ndarray
-    w1: np.ndarray
+    videos: set[int]  # the members' videos
+    timed: bool  # some member has a known wall-clock time
     confirmed: bool = False
     forbidden: set[int] = field(default_factory=set)  # rows a `not` label keeps out
 
@@ -78,10 +74,7 @@ class Clusterer:
         self.stats = ClusterStats()
 
     def _single(self, i: int) -> _Cluster:
-        t = self.t
-        sl = slice(i, i + 1)
-        return _Cluster([i], t.video[sl], t.start_s[sl], t.end_s[sl], t.camera[sl], t.wall_start[sl],
-                        t.wall_end[sl])
+        return _Cluster([i], {int(self.t.video[i])}, bool(np.isfinite(self.t.wall_start[i])))
 
     def root(self, i: int) -> int:
         while self.parent[i] != i:
@@ -100,15 +93,22 @@ class Clusterer:
             return True
         if y.forbidden and y.forbidden.intersection(x.members):
             return True
-        same = x.video[:, None] == y.video[None, :]
-        if same.any():
-            overlap = (x.s0[:, None] <= y.s1[None, :]) & (y.s0[None, :] <= x.s1[:, None])
+        shared = not x.videos.isdisjoint(y.videos)
+        if not shared and not (x.timed and y.timed):
+            return False  # the common case, decided without arrays
+        t = self.t
+        ix, iy = np.array(x.members), np.array(y.members)
+        same = t.video[ix][:, None] == t.video[iy][None, :]
+        if shared:
+            s0x, s1x, s0y, s1y = t.start_s[ix], t.end_s[ix], t.start_s[iy], t.end_s[iy]
+            overlap = (s0x[:, None] <= s1y[None, :]) & (s0y[None, :] <= s1x[:, None])
             if (same & overlap).any():
                 return True
-        kx, ky = np.isfinite(x.w0), np.isfinite(y.w0)
-        if kx.any() and ky.any():
-            sep = np.maximum(y.w0[None, ky] - x.w1[kx, None], x.w0[kx, None] - y.w1[None, ky])
-            need = self.gap[x.cam[kx][:, None], y.cam[ky][None, :]]
+        if x.timed and y.timed:
+            w0x, w1x, w0y, w1y = t.wall_start[ix], t.wall_end[ix], t.wall_start[iy], t.wall_end[iy]
+            kx, ky = np.isfinite(w0x), np.isfinite(w0y)
+            sep = np.maximum(w0y[None, ky] - w1x[kx, None], w0x[kx, None] - w1y[None, ky])
+            need = self.gap[t.camera[ix][kx][:, None], t.camera[iy][ky][None, :]]
             if ((sep < need) & ~same[np.ix_(kx, ky)]).any():
                 return True
         return False
@@ -126,8 +126,8 @@ class Clusterer:
         if len(x.members) < len(y.members):
             ra, rb, x, y = rb, ra, y, x
         x.members += y.members
-        for name in ("video", "s0", "s1", "cam", "w0", "w1"):
-            setattr(x, name, np.concatenate([getattr(x, name), getattr(y, name)]))
+        x.videos |= y.videos
+        x.timed = x.timed or y.timed
         x.confirmed = x.confirmed or y.confirmed
         x.forbidden |= y.forbidden
         self.parent[rb] = ra
