@@ -122,13 +122,13 @@ class Embedder(ABC):
         return ""
 
     def frame_features(self, crops: Sequence[np.ndarray]) -> np.ndarray | None:
-        """(N, D) L2-normalised features of single crops; None for models that embed whole clips."""
+        """(N, D) features of single crops, as the model pools them (L2-normalised per crop unless the
+        model says otherwise); None for models that embed whole clips."""
         return None
 
-    def pool_frames(self, items: Sequence[Sequence[np.ndarray]],
-                    weights: Sequence[np.ndarray | None] | None = None) -> np.ndarray | None:
-        """(N, dim) pooled vectors of a frame-level model: each item's per-crop features (averaged
-        with their mirror images' under ``pooling.flip``), weighted-averaged; None for clip models."""
+    def pool_frames(self, items: Sequence[Sequence[np.ndarray]]) -> np.ndarray | None:
+        """(N, dim) pooled vectors of a frame-level model: each item's per-crop features (summed
+        with their mirror images' under ``pooling.flip``) averaged; None for clip models."""
         flat = [c for item in items for c in item]
         if any(len(item) == 0 for item in items):
             raise ValueError("every item needs at least one crop")
@@ -141,8 +141,7 @@ class Embedder(ABC):
             feats = feats + self.frame_features([np.ascontiguousarray(c[:, ::-1]) for c in flat])
         out, s = np.empty((len(items), feats.shape[1]), np.float32), 0
         for i, item in enumerate(items):
-            w = None if weights is None or weights[i] is None else np.asarray(weights[i], np.float64)
-            out[i] = np.average(feats[s : s + len(item)], axis=0, weights=w)
+            out[i] = feats[s : s + len(item)].mean(0)
             s += len(item)
         return l2_normalize(out)
 
