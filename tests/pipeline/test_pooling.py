@@ -137,3 +137,27 @@ def test_quality_pooling_ignores_a_covered_crop(osnet, mini_mars: Path) -> None:
     mean = osnet("mean").embed_tracklets([replace(t)])[0]
     np.testing.assert_allclose(quality, clean, atol=1e-5)
     assert float(mean @ clean) < 1 - 1e-4
+
+
+def test_an_old_gallery_keeps_mean_pooling_for_new_videos(models_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from csip_reid.gallery import Gallery
+    from csip_reid.pipeline.embed import create_embedder
+    from csip_reid.pipeline.indexer import Indexer, embedder_record
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    monkeypatch.setenv("REID_WEIGHTS_DIR", str(models_dir))
+    settings = PipelineSettings.load("offline_demo", detector="yolox:yolox_nano")
+    old = create_embedder(settings.embedder, pooling="mean")  # what csip-reid 0.x built galleries with
+    Gallery.create(tmp_path / "g", embedder_record(old, settings)).close()
+    indexer = Indexer(tmp_path / "g", settings, progress=False, log=lambda m: None)
+    try:
+        assert indexer.pipeline.embedder.pooling.is_mean and indexer.fingerprint == old.fingerprint()
+    finally:
+        indexer.gallery.close()
+    fresh = Indexer(tmp_path / "new", settings, progress=False, log=lambda m: None)
+    try:  # a new gallery gets today's default and records it
+        assert fresh.pipeline.embedder.pooling == DEFAULT_POOLING
+        assert fresh.gallery.embedder["pooling"]["kind"] == DEFAULT_POOLING.kind
+    finally:
+        fresh.gallery.close()
