@@ -198,6 +198,10 @@ class Indexer:
         self.progress = progress
         self.log = log
         self.pipeline = Pipeline(settings)
+        if Gallery.is_gallery(gallery_dir):  # an existing gallery keeps the crop pooling it was built with
+            from csip_reid.gallery.manifest import read_manifest
+
+            self.pipeline.embedder.use_recorded_pooling(read_manifest(Path(gallery_dir))["embedder"])
         self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
         self.fingerprint = self.pipeline.embedder.fingerprint()
         self._use_stored_camera_map()

@@ -140,6 +140,7 @@ def run_query(gallery_dir: str | Path, source: str | Path, top_k: int = 10, trac
             raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
         settings = gallery_settings(gallery, **overrides)
         embedder = create_embedder(settings.embedder, device=settings.device)
+        embedder.use_recorded_pooling(gallery.embedder)  # pool the query as the gallery was pooled
         gallery.check_compatible(embedder_info(embedder))
         extra: dict[str, Any] = {"kind": kind}
         if kind == "folder":

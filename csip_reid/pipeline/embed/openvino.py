@@ -22,6 +22,7 @@ import numpy as np
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess
 from csip_reid.core.onnx import run_in_chunks
 from csip_reid.core.openvino import infer, ir_conversion_preprocess, model_sha256, openvino_model
+from csip_reid.core.pooling import as_pooling
 from csip_reid.core.weights import KNOWN_WEIGHTS, resolve_weights
 from csip_reid.pipeline.embed.onnx import MAX_BATCH, OnnxEmbedder
 
@@ -77,4 +78,5 @@ def _make_openvino(arg: str | None, device: str = "cpu", **options: Any) -> Open
         pre = info.preprocess
     pre = CropPreprocess.from_dict(pre) if isinstance(pre, dict) else (pre or CropPreprocess())
     return OpenVinoEmbedder(spec=f"openvino:{name}", preprocess=pre, path=str(path), device=device,
-                            max_frames=options.pop("max_frames", 16), preprocess_known=known, **options)
+                            max_frames=options.pop("max_frames", 16), preprocess_known=known,
+                            pooling=as_pooling(options.pop("pooling", None)), **options)
