@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import run_reid
+
+from tests.helpers.cli import run_reid
 
 pytest.importorskip("openvino", reason="the openvino package is not installed")
 

@@ -67,7 +67,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
                              MAX_BATCH).reshape(len(batch), -1)
 
 
-@EMBEDDERS.register("openvino", help="OpenVINO IR (.xml+.bin) or ONNX ReID model, mean-pooled over crops")
+@EMBEDDERS.register("openvino", help="OpenVINO IR (.xml+.bin) or ONNX ReID model, pooled over its best crops")
 def _make_openvino(arg: str | None, device: str = "cpu", **options: Any) -> OpenVinoEmbedder:
     name = arg or DEFAULT_MODEL
     path = resolve_weights(name, "ReID weights")
