@@ -224,7 +224,7 @@ class VideoReader:
                     ok, frame = cap.grab(), None
                     if ok and wanted:  # asked only for frames that decoded
                         if self._demand is not None and not self._demand.wait():
-                            break  # the consumer stopped
+                            return  # the consumer stopped: the rest was not asked for (none of it is missing)
                         wanted = bool(self.select(index))
                         if wanted:
                             ok, frame = cap.retrieve()
