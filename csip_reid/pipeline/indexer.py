@@ -147,8 +147,10 @@ class Pipeline:
         )
 
     def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
-                  stats: Any | None = None, start: int = 0, end: int | None = None) -> Iterable[Tracklet]:
-        """Finished tracklets of a video, or of frames ``[start, end)`` (crops sampled, not embedded)."""
+                  stats: Any | None = None, start: int = 0, end: int | None = None,
+                  span_s: tuple[float | None, float | None] | None = None) -> Iterable[Tracklet]:
+        """Finished tracklets of a video, of frames ``[start, end)`` or of the seconds ``span_s``
+        (crops sampled, not embedded)."""
         from csip_reid.pipeline.extract import extract_tracklets
 
         s = self.settings
@@ -157,7 +159,7 @@ class Pipeline:
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
             tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
-            decoder=self.decoder, device=s.device,
+            decoder=self.decoder, device=s.device, span_s=span_s,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:

@@ -176,3 +176,56 @@ def test_ray_worker_reports_damage_like_local(damaged: Path, offline: PipelineSe
         assert len(g) == res.tracklets
     assert (res.missing_frames, res.promised_frames) == (out["missing_frames"], 80)
     assert len([ln for ln in lines if ln.startswith("damaged ")]) == 1, lines
+
+
+@pytest.fixture(scope="module")
+def person_gallery(damaged: Path, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The intact 80-frame clip (a person walking in) indexed into a fresh gallery."""
+    import os
+
+    from csip_reid.pipeline.indexer import Indexer
+
+    os.environ["REID_WEIGHTS_DIR"] = str(models_dir)
+    settings = PipelineSettings.load(None, detector="yolox:yolox_nano", embedder="onnx:osnet_x0_25_msmt17")
+    root = tmp_path_factory.mktemp("people") / "g"
+    summary = Indexer(root, settings, progress=False, log=lambda m: None).index([damaged.with_name("full.mp4")])
+    assert summary.tracklets > 0, summary.to_dict()
+    return root
+
+
+def test_run_query_opens_the_clip_once(person_gallery: Path, damaged: Path, opens: SimpleNamespace,
+                                       tmp_path: Path) -> None:
+    from csip_reid.pipeline.query import run_query
+
+    clip = damaged.with_name("full.mp4")
+    (r,) = run_query(person_gallery, clip, top_k=3, start_s=1.0, end_s=7.5, thumbs=tmp_path / "thumbs")
+    assert opens.readers == [clip.name] and opens.passes == [clip.name]
+    assert 10 <= r.query["start_frame"] and r.query["end_frame"] < 75  # the span, in the clip's own fps
+    assert r.hits and r.hits[0].video == str(clip)
+    # the thumbnail is JPEG bytes; `reid query` (thumbs=a folder) also names the file it wrote
+    assert r.thumbnail[:2] == b"\xff\xd8" and Path(r.query["thumbnail"]).read_bytes() == r.thumbnail
+    (r2,) = run_query(person_gallery, clip, top_k=3, start_s=1.0, end_s=7.5, thumbs=False)
+    assert "thumbnail" not in r2.query and r2.thumbnail == r.thumbnail
+    assert len(list((tmp_path / "thumbs").iterdir())) == 1
+
+
+def test_run_query_with_an_open_gallery_and_built_pipeline(person_gallery: Path, damaged: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `reid serve` does: the models are built once, every query uses the gallery it is given."""
+    from csip_reid.pipeline import indexer
+    from csip_reid.pipeline.query import query_pipeline, run_query, run_query_tracklet
+
+    clip = damaged.with_name("full.mp4")
+    with Gallery.open(person_gallery) as g:
+        pipeline = query_pipeline(g)
+        built: list[int] = []
+        monkeypatch.setattr(indexer.Pipeline, "__init__", lambda *a, **kw: built.append(1))
+        monkeypatch.setattr(Gallery, "open", classmethod(lambda *a, **kw: pytest.fail("a second gallery")))
+        first = run_query(g, clip, top_k=2, pipeline=pipeline, thumbs=False)
+        again = run_query(g, clip, top_k=2, pipeline=pipeline, thumbs=False)
+        found = run_query_tracklet(g, first[0].hits[0].tracklet_id, top_k=2)
+        assert g.db is not None  # still open: run_query leaves a gallery it was given open
+    assert built == []
+    assert [h.tracklet_id for h in first[0].hits] == [h.tracklet_id for h in again[0].hits]
+    assert first[0].hits[0].score == pytest.approx(again[0].hits[0].score)
+    assert first[0].hits[0].tracklet_id not in [h.tracklet_id for h in found.hits]
