@@ -168,7 +168,7 @@ def run_query(gallery: Any, source: str | Path, top_k: int = 10, track_id: int |
             pipe.complete(queries)
         else:
             queries, extra = _still_query(g, pipeline, kind, source, box_, overrides)
-        folder = (cache_dir() / "queries" if thumbs is True else None) if isinstance(thumbs, bool) else Path(thumbs)
+        folder = cache_dir() / "queries" if thumbs is True else Path(thumbs) if thumbs else None
         results = []
         for t in queries:
             jpeg = None if t.thumbnail is None else encode_jpeg(t.thumbnail, max_height=t.thumbnail.shape[0])
@@ -207,8 +207,10 @@ def _still_query(gallery: Any, pipeline: Any | None, kind: str, source: str, box
     if kind == "folder":
         t = folder_tracklet(source)
     else:
-        detector = None if box is not None else pipeline.detector if pipeline is not None else None
-        if box is None and detector is None:
+        detector = None
+        if box is None and pipeline is not None:
+            detector = pipeline.detector
+        elif box is None:
             from csip_reid.pipeline.detect import create_detector
 
             detector = create_detector(settings.detector, device=settings.device,
