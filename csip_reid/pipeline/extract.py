@@ -178,6 +178,7 @@ class _Scan:
             yield index, ts, frame, dets
 
     def run(self, bar: tqdm) -> Iterator[Tracklet]:
+        """Yield the video's tracklets as their tracks end (``bar`` counts the frames scanned)."""
         raise NotImplementedError
 
     def count(self) -> None:
