@@ -70,9 +70,7 @@ class Driver:
                     if video.path in wanted and not self.gallery.is_indexed(video.content_hash):
                         outcome, n = merge_video(self.gallery, src, video, start_time=self.start_of(video.path))
                         if outcome == "added":
-                            summary.results.append(VideoResult(
-                                video.path, "indexed" if n else "empty", tracklets=n,
-                                frames=int(video.stats.get("frames_read", 0))))
+                            summary.results.append(VideoResult.stored(video.path, n, video.stats))
                             done.add(video.path)
                             self.log(f"merged {video.path} from a previous run's {shard.name}")
         todo = []
@@ -143,24 +141,25 @@ class Driver:
         except ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None) or e
             return self._failed(path, f"worker error: {type(cause).__name__}: {_short(cause)}")
-        content_hash, shard = out.pop("content_hash"), out.pop("shard")
+        shard, lines = out.pop("shard"), out.pop("log", [])
         out.pop("worker_pid", None)
         res = VideoResult(**out)
         if res.status == "failed":
             self.gallery.mark_failed(path, res.error)
-            self.log(f"failed {path}: {res.error}")
+            for line in lines:  # the worker's own words: "failed PATH: why"
+                self.log(line)
             return res
         src = self._shard(shard)
-        video = next((v for v in src.indexed_videos() if v.content_hash == content_hash), None)
+        video = next((v for v in src.indexed_videos() if v.content_hash == res.content_hash), None)
         if video is None:
             return self._failed(path, f"the worker's shard {shard} does not hold the video it reported")
-        if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
+        if not force and self.gallery.is_indexed(res.content_hash, self.fingerprint):
             self.log(f"skip {path}: the same content was indexed from another path")
             return VideoResult(path, "skipped")
         # one transaction; replaces the path
         merge_video(self.gallery, src, video, replace=True, start_time=self.start_of(path))
-        if res.status == "empty":
-            self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
+        for line in lines:  # what the worker saw of the video: damaged, no person found
+            self.log(line)
         res.seconds += time.perf_counter() - t0
         return res
 

@@ -121,10 +121,12 @@ class RayIndexer:
         try:
             from csip_reid.distributed.driver import Driver
             from csip_reid.gallery.store import Gallery
+            from csip_reid.pipeline.indexer import recorded_embedder
 
+            recorded = recorded_embedder(self.root)  # an existing gallery keeps its crop pooling
             # the actors start (a process each, imports, models) while this process checks the gallery
-            actors.extend(self._actor(ray, k) for k in range(self._worker_count(ray, len(files))))
-            record = self._embedder_record()
+            actors.extend(self._actor(ray, k, recorded) for k in range(self._worker_count(ray, len(files))))
+            record = self._embedder_record(recorded)
             gallery = Gallery.open_or_create(self.root, record)
             gallery.take_writer()  # the writer lock now: one driver per gallery
             driver = Driver(ray, gallery, actors, record["fingerprint"], self.progress, self.log,
@@ -169,12 +171,15 @@ class RayIndexer:
             ray.init(num_cpus=self.options.num_cpus, **kw)
         return True
 
-    def _embedder_record(self) -> dict[str, Any]:
+    def _embedder_record(self, recorded: dict[str, Any] | None) -> dict[str, Any]:
         """The gallery manifest's embedder record, from the embedder alone (built on the CPU here)."""
         from csip_reid.pipeline.embed import create_embedder
         from csip_reid.pipeline.indexer import embedder_record
 
-        return embedder_record(create_embedder(self.settings.embedder, device="cpu"), self.settings)
+        embedder = create_embedder(self.settings.embedder, device="cpu")
+        if recorded is not None:
+            embedder.use_recorded_pooling(recorded)
+        return embedder_record(embedder, self.settings)
 
     def _worker_count(self, ray: Any, n_videos: int) -> int:
         if self.options.workers is not None:
@@ -190,7 +195,7 @@ class RayIndexer:
                                   f"{res.get('GPU', 0)} GPUs")
         return max(1, min([*fits, max(n_videos, 1)]))
 
-    def _actor(self, ray: Any, k: int) -> Any:
+    def _actor(self, ray: Any, k: int, recorded: dict[str, Any] | None) -> Any:
         from csip_reid.distributed.worker import ShardWorker
 
         cls = ray.remote(ShardWorker).options(
@@ -199,7 +204,7 @@ class RayIndexer:
             runtime_env={"env_vars": _forwarded_env()}, name=None,
         )
         shard = self.root / SHARDS / f"worker-{k}"
-        return cls.remote(self.settings.to_dict(), str(shard))
+        return cls.remote(self.settings.to_dict(), str(shard), recorded)
 
     def _drop_merged_shards(self, gallery: Gallery) -> None:
         """Delete the shard folders whose every indexed video is in the destination gallery."""

@@ -155,19 +155,7 @@ class Clusterer:
         kept; the graph only says which clusters are candidates (those joined by an edge).
         """
         n = len(self.t)
-        sums = np.array(app, np.float32, copy=True)
-        count = np.ones(n, np.float64)
-        ksum = kcount = None
-        if skel is not None and weight > 0:
-            ksum = np.array(skel, np.float32, copy=True)
-            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
-        for root, c in self.clusters.items():  # seeded clusters: their members' sums
-            if len(c.members) > 1:
-                sums[root] = app[c.members].sum(0)
-                count[root] = len(c.members)
-                if ksum is not None:
-                    ksum[root] = skel[c.members].sum(0)
-                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+        sums, count, ksum, kcount = self._cluster_sums(app, skel if weight > 0 else None)
 
         def links(r: int, others: np.ndarray) -> np.ndarray:
             out = (sums[others] @ sums[r]) / (count[others] * count[r])
@@ -228,6 +216,25 @@ class Clusterer:
                 lo, hi = (r, x) if r < x else (x, r)
                 if (lo, hi) not in blocked:
                     heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
+
+    def _cluster_sums(self, app: np.ndarray, skel: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Each cluster's sum of appearance vectors and member count at its root (and of skeleton
+        vectors, counting members that have one); a seeded cluster's sums cover all its members."""
+        sums = np.array(app, np.float32, copy=True)
+        count = np.ones(len(app), np.float64)
+        ksum = kcount = None
+        if skel is not None:
+            ksum = np.array(skel, np.float32, copy=True)
+            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
+        for root, c in self.clusters.items():
+            if len(c.members) > 1:
+                sums[root] = app[c.members].sum(0)
+                count[root] = len(c.members)
+                if ksum is not None:
+                    ksum[root] = skel[c.members].sum(0)
+                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+        return sums, count, ksum, kcount
 
     @staticmethod
     def _initial_links(edges: Edges, roots: np.ndarray, sums: np.ndarray, count: np.ndarray,

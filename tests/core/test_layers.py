@@ -43,12 +43,6 @@ MAX_LINES = 400
 MAX_FUNCTION_LINES = 80
 #: ``path:qualified.name`` -> why it may be longer. An entry that is no longer needed fails the test.
 LONG_FUNCTIONS: dict[str, str] = {
-    "serve/app.py:create_app": "FastAPI's idiom: the routes are closures over the app and its state, "
-                               "registered in one place; each route is itself checked (all short)",
-    "pipeline/extract.py:extract_tracklets": "the full-scan loop; the `onevideo` branch (issue 19) folds "
-                                             "the two scan loops into one",
-    "pipeline/extract.py:_extract_adaptive": "the adaptive-scan loop; folded with the full scan on the "
-                                             "`onevideo` branch (issue 19)",
     "pipeline/export.py:export_gallery": "one pass over the gallery writing crops, skeletons and the labels "
                                          "template; to be split along those three (pipeline owners)",
 }
