@@ -16,7 +16,7 @@ export REID_TEST_DATA
 STAMP := $(VENV)/.installed
 MMPOSE_STAMP := $(VENV)/.mmpose-installed
 
-.PHONY: install mmpose chromium test demo lint bench clean
+.PHONY: install mmpose chromium test test-fast demo lint bench clean image image-test image-base
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ chromium:
 test: $(STAMP) $(MMPOSE_STAMP) chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The unit tests without real video (tests/conftest.py marks `video` every test that reads it) and
+# without the `slow` end-to-end runs: a few minutes, for the edit-test loop. `make test` stays the whole suite.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not video" $(PYTEST_ARGS)
+
 demo: $(STAMP)
 	$(PY) scripts/demo.py --videos "$(VIDEOS)" --out "$(DEMO_OUT)"
 
@@ -55,6 +60,19 @@ bench: $(STAMP)
 	$(PY) bench/gallery_search.py
 	$(PY) bench/index_throughput.py
 	$(PY) bench/stage_profile.py
+
+# Container image (docker/Dockerfile, podman or docker; not part of `make test`). Settings come from
+# the command line, e.g. `make image-test BASE_IMAGE=localhost/debian-python:bookworm TORCH_INDEX=`
+# (README, "Container image"). image-test builds the stage that indexes and queries a sample inside.
+image:
+	bash docker/build.sh runtime
+
+image-test:
+	bash docker/build.sh test
+
+# A Debian bookworm base with Python 3.11 from mmdebstrap, for machines that cannot pull python:3.11-slim.
+image-base:
+	bash docker/build.sh base
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build *.egg-info

@@ -43,6 +43,7 @@ import numpy as np
 from synthetic import ClusteredSphere  # bench/synthetic.py (the script's folder is on sys.path)
 
 from csip_reid.gallery.index import IndexPolicy, VectorIndex
+from csip_reid.gallery.rebuild import build_in_memory
 
 
 def cpu_name() -> str:
@@ -87,7 +88,7 @@ def run_size(n: int, dim: int, num_queries: int, num_single: int, k: int, seed: 
     ids = np.arange(1, n + 1, dtype=np.int64)
 
     t = time.perf_counter()
-    exact = VectorIndex.build(ids, vecs, dim, IndexPolicy(exact_max=n + 1))
+    exact = build_in_memory(ids, vecs, dim, IndexPolicy(exact_max=n + 1))
     exact_build = time.perf_counter() - t
     t = time.perf_counter()
     _, truth = exact.search(queries, k)
@@ -96,7 +97,7 @@ def run_size(n: int, dim: int, num_queries: int, num_single: int, k: int, seed: 
     del exact
 
     t = time.perf_counter()
-    approx = VectorIndex.build(ids, vecs, dim, IndexPolicy(exact_max=0, seed=seed))
+    approx = build_in_memory(ids, vecs, dim, IndexPolicy(exact_max=0, seed=seed))
     approx_build = time.perf_counter() - t
     t = time.perf_counter()
     _, found = approx.search(queries, k)

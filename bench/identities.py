@@ -2,16 +2,21 @@
 
 Parts (``--parts``, default all):
 
-* ``minimars``: the 64 real MARS tracklets of ``$REID_TEST_DATA/reid_tracklets/mini_mars`` (16
-  people, 6 cameras), embedded with the offline OSNet ONNX model (``--frames`` crops each) into a
-  gallery, one video per tracklet and no wall-clock times (MARS has none). ``reid identities
+* ``minimars``: the 64 real MARS test tracklets of ``$REID_TEST_DATA/reid_tracklets/mini_mars_full``
+  (``--dataset``; 16 people, 6 cameras; full length, query + gallery splits), embedded with
+  ``--embedder`` (``--frames`` evenly spread crops each, pooled with ``--pooling``) into a gallery,
+  one video per tracklet and no wall-clock times (MARS has none). ``reid identities
   build`` with the automatic threshold: pairwise precision / recall / F1 and identities found vs
   16, plus the same at fixed thresholds for context. Then "find this person" for every tracklet
   (MARS protocol: same person in the same camera is left out): mAP and rank-1 of plain search,
   k-reciprocal re-ranking, expansion with the best hit's identity, and both.
 * ``intel``: the Intel clip, each of its 6 person spans cut into two files, the first half into
   ``cam1/`` and the second into ``cam2/`` with their true start times, indexed with the offline
-  pipeline (YOLOX-nano + OSNet), then identities with the automatic threshold vs 6 people.
+  pipeline (YOLOX-nano + ``--embedder``), then identities with the automatic threshold vs 6 people.
+* ``crowd``: the tracklets of the dense night crowd (``mmtracking_demo.mp4``, YOLOX-nano, every
+  frame), each split into its even and odd crops: how often each even half finds its own odd half
+  first among all halves (rank-1, mAP), and how similar different people (all overlap in time)
+  still look (median and 99th percentile cosine), for every ``--pooling`` variant.
 * ``scale``: ``build`` on synthetic clustered vectors (``bench/synthetic.py``, 10 sightings per
   person, each in another video, 50 people per video at overlapping times) at 10k and 100k
   tracklets, each size in its own process: seconds per step and peak memory (RSS).
@@ -20,6 +25,10 @@ Usage::
 
     nice -n 10 python bench/identities.py                    # everything (~10 min on 2 cores)
     nice -n 10 python bench/identities.py --parts scale --sizes 10k,100k
+    nice -n 10 python bench/identities.py --parts minimars,crowd --pooling mean,quality,quality+flip
+
+The default embedder is the pipeline's default (``PipelineSettings().embedder``); every part
+prints the automatic threshold and the reason it was chosen.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -75,21 +85,27 @@ def _average_precision(ranked: list[int], relevant: set[int]) -> float:
 
 
 # ------------------------------------------------------------------------------------------ mini-MARS
-def minimars(frames: int) -> dict:
+def _embedder(spec: str, pooling: str | None):
+    from csip_reid.pipeline.embed import create_embedder
+
+    return create_embedder(spec, pooling=pooling)
+
+
+def minimars(frames: int, spec: str, pooling: str | None, dataset: str = "mini_mars_full") -> dict:
     import cv2
 
     from csip_reid.core.tracklet import Tracklet
-    from csip_reid.gallery import Gallery, embedder_info
+    from csip_reid.gallery import Gallery, VideoRecord, embedder_info
     from csip_reid.identity import build_identities
     from csip_reid.pipeline import query_post as post
-    from csip_reid.pipeline.embed import create_embedder
 
-    root = DATA / "reid_tracklets" / "mini_mars"
+    root = DATA / "reid_tracklets" / dataset
     by: dict[str, list[dict]] = defaultdict(list)
     with open(root / "labels.csv", newline="") as f:
         for row in csv.DictReader(f):
-            by[row["tracklet"]].append(row)
-    embedder = create_embedder(f"onnx:{DATA / 'models' / 'osnet_x0_25_msmt17.onnx'}")
+            if row["split"] != "train":
+                by[row["tracklet"]].append(row)
+    embedder = _embedder(spec, pooling)
     tracklets, people = [], []
     for name, rows in sorted(by.items()):
         rows = sorted(rows, key=lambda r: int(r["frame_index_in_tracklet"]))
@@ -104,13 +120,15 @@ def minimars(frames: int) -> dict:
     t0 = time.perf_counter()
     embedder.embed_tracklets(tracklets)
     embed_s = time.perf_counter() - t0
-    out: dict = {"tracklets": len(tracklets), "people": len(set(people)), "frames_per_tracklet": frames,
+    out: dict = {"dataset": dataset, "embedder": spec, "pooling": embedder.pooling.name,
+                 "tracklets": len(tracklets), "people": len(set(people)), "frames_per_tracklet": frames,
                  "embed_seconds": round(embed_s, 1)}
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / "g", embedder_info(embedder)) as g:
         truth, cam = {}, {}
         for t, p in zip(tracklets, people, strict=True):
-            vid = g.add_video(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, [t], 25.0, len(t), 128, 256)
-            tid = int(g.read("SELECT id FROM tracklets WHERE video_id = ?", (vid,))[0][0])
+            vid = g.add_video(VideoRecord(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, 25.0, len(t), 128,
+                                          256), [t])
+            tid = g.tracklet_ids(vid)[0]
             truth[tid], cam[tid] = p, t.camera
         rep = build_identities(g)
         groups = _groups(g)
@@ -119,10 +137,12 @@ def minimars(frames: int) -> dict:
                        "identities_seen_twice_or_more": sum(len(x) > 1 for x in groups),
                        **pairwise_prf(groups, truth), "build_seconds": rep["seconds"]["total"]}
         out["fixed"] = {}
-        for th in (0.5, 0.6, 0.7, 0.8):
+        for th in np.round(np.arange(0.3, 0.92, 0.04), 2).tolist():
             build_identities(g, th, rebuild=True)
             gr = _groups(g)
             out["fixed"][str(th)] = {"identities": len(gr), **pairwise_prf(gr, truth)}
+        best = max(out["fixed"], key=lambda th: out["fixed"][th]["f1"])
+        out["best_fixed"] = {"threshold": float(best), **out["fixed"][best]}
         build_identities(g, rebuild=True)  # back to the automatic identities for expansion
         ids, vecs = g.vectors()
         names = ("plain", "rerank", "rerank k1=6,k2=3", "expand", "expand+rerank")
@@ -157,7 +177,7 @@ def minimars(frames: int) -> dict:
 SEGMENTS = [(70, 190), (230, 440), (510, 690), (750, 860), (940, 1190), (1240, 1350)]
 
 
-def intel() -> dict:
+def intel(spec: str, pooling: str | None) -> dict:
     from datetime import UTC, datetime, timedelta
 
     from csip_reid.core.video import cut_clip
@@ -166,8 +186,6 @@ def intel() -> dict:
     from csip_reid.pipeline.indexer import Indexer
     from csip_reid.pipeline.settings import PipelineSettings
 
-    os.environ.setdefault("REID_WEIGHTS_DIR", str(DATA / "models"))
-    os.environ.setdefault("REID_OFFLINE", "1")
     src = DATA / "videos" / "intel_one-by-one-person-detection.mp4"
     base = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,22 +200,22 @@ def intel() -> dict:
                 cut_clip(src, dst, s, e)
                 truth_of_video[str(dst.resolve())] = p
                 starts[str(dst.resolve())] = (base + timedelta(seconds=s / 10.0)).isoformat()
-        settings = PipelineSettings.load("offline_demo", detector="yolox:yolox_nano",
-                                         embedder="onnx:osnet_x0_25_msmt17")
+        settings = PipelineSettings.load("offline_demo", detector="yolox:yolox_nano", embedder=spec)
         t0 = time.perf_counter()
-        indexer = Indexer(tmp / "g", settings, progress=False, log=lambda m: None)
+        with _pooled(pooling):
+            indexer = Indexer(tmp / "g", settings, progress=False, log=lambda m: None)
         indexer.index([tmp / "cam1", tmp / "cam2"], camera_from="parent")
         index_s = time.perf_counter() - t0
         with Gallery.open(tmp / "g") as g:
             for path, iso in starts.items():
                 g.set_video_time(path, iso)
-            rows = g.read("SELECT t.id, v.path, v.camera FROM tracklets t JOIN videos v ON v.id = t.video_id")
-            truth = {int(t): truth_of_video[v] for t, v, _ in rows}
-            camera = {int(t): c for t, _, c in rows}
+            rows = [(r.id, r.video, r.camera) for r in g.iter_tracklets()]
+            truth = {t: truth_of_video[v] for t, v, _ in rows}
+            camera = {t: c for t, _, c in rows}
             rep = build_identities(g)
             groups = _groups(g)
             people_per_identity = [sorted({truth[t] for t in gr}) for gr in groups]
-            return {"files": len(truth_of_video), "tracklets": len(truth), "index_seconds": round(index_s, 1),
+            return {"embedder": spec, "pooling": indexer.pipeline.embedder.pooling.name, "files": len(truth_of_video), "tracklets": len(truth), "index_seconds": round(index_s, 1),
                     "identities": len(groups), "people": 6, "threshold": rep["threshold"],
                     "source": rep["threshold_source"], "reason": rep["threshold_reason"],
                     "refused_merges": rep["refused"], **pairwise_prf(groups, truth),
@@ -206,12 +224,68 @@ def intel() -> dict:
                     "build_report": rep}
 
 
+@contextmanager
+def _pooled(pooling: str | None):
+    """Pipelines built inside pool with ``pooling`` (None: the embedder's default)."""
+    import csip_reid.pipeline.embed as embed
+
+    made = embed.create_embedder
+    embed.create_embedder = lambda spec, device="cpu", **o: made(spec, device, **{"pooling": pooling, **o})
+    try:
+        yield
+    finally:
+        embed.create_embedder = made
+
+
+# ------------------------------------------------------------------------------------------ crowd
+def _subset(t, idx: np.ndarray):
+    from dataclasses import replace
+
+    def pick(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[idx]
+
+    return replace(t, sample_frames=t.sample_frames[idx], crops=[t.crops[i] for i in idx],
+                   sample_boxes=pick(t.sample_boxes), sample_scores=pick(t.sample_scores),
+                   sample_overlap=pick(t.sample_overlap), sample_cut=pick(t.sample_cut), keypoints=None,
+                   skeleton=None, embedding=None)
+
+
+def crowd(spec: str, poolings: list[str | None]) -> dict:
+    from csip_reid.pipeline.indexer import Pipeline
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    settings = PipelineSettings.load("offline_demo", detector="yolox:yolox_nano", embedder=spec, scan="full",
+                                     min_frames=4)
+    with _pooled(poolings[0]):
+        pipe = Pipeline(settings)
+    tracks = [t for t in pipe.tracklets(DATA / "videos" / "mmtracking_demo.mp4", progress=False) if len(t.crops) >= 4]
+    out: dict = {"embedder": spec, "tracklets": len(tracks),
+                 "crops_covered_over_30pct": int(sum((t.sample_overlap > 0.3).sum() for t in tracks)),
+                 "crops_cut_by_edge": int(sum(t.sample_cut.sum() for t in tracks)),
+                 "crops": int(sum(len(t.crops) for t in tracks)), "variants": {}}
+    for pooling in poolings:
+        emb = _embedder(spec, pooling)
+        halves = [_subset(t, np.arange(h, len(t.crops), 2)) for t in tracks for h in (0, 1)]
+        v = emb.embed_tracklets(halves)
+        even, odd = v[0::2], v[1::2]
+        s = even @ odd.T
+        ranks = (s > np.diag(s)[:, None]).sum(1)
+        full = emb.embed_tracklets([_subset(t, np.arange(len(t.crops))) for t in tracks])
+        diff = (full @ full.T)[np.triu_indices(len(tracks), 1)]
+        out["variants"][emb.pooling.name] = {
+            "self_rank1": round(float(np.mean(ranks == 0)), 4), "self_mAP": round(float(np.mean(1 / (ranks + 1))), 4),
+            "different_median": round(float(np.median(diff)), 4),
+            "different_p99": round(float(np.quantile(diff, 0.99)), 4)}
+    return out
+
+
 # ------------------------------------------------------------------------------------------ scale
 def scale_one(n: int, dim: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from synthetic import ClusteredSphere
 
-    from csip_reid.gallery.index import IndexPolicy, VectorIndex
+    from csip_reid.gallery.kinds import IndexPolicy
+    from csip_reid.gallery.rebuild import build_in_memory
     from csip_reid.identity import TrackletTable, cluster_table
 
     per_id, per_video = 10, 50
@@ -232,13 +306,16 @@ def scale_one(n: int, dim: int) -> dict:
             for i in range(n)]
     table = TrackletTable.from_rows(rows)
     t0 = time.perf_counter()
-    index = VectorIndex.build(table.ids, vecs, dim, IndexPolicy())
+    index = build_in_memory(table.ids, vecs, dim, IndexPolicy())
     index_s = time.perf_counter() - t0
+    cpu0 = time.process_time()
     out = cluster_table(table, vecs, lambda q, k: index.search(q, k))
+    cpu = time.process_time() - cpu0  # CPU seconds of every thread: steadier than wall time on a shared machine
     truth = {i: int(labels[i]) for i in range(n)}
     prf = pairwise_prf(out["groups"], truth)
     return {"tracklets": n, "people": n // per_id, "dim": dim, "index": index.kind, "index_seconds": round(index_s, 2),
-            **{f"{k}_seconds": round(v, 2) for k, v in out["seconds"].items()}, "edges": out["edges"],
+            **{f"{k}_seconds": round(v, 2) for k, v in out["seconds"].items()},
+            "build_cpu_seconds": round(cpu, 2), "edges": out["edges"],
             "threshold": round(out["threshold"].value, 4), "threshold_source": out["threshold"].source,
             "identities": len(out["groups"]), **prf,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -252,8 +329,13 @@ def parse_size(text: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", default="minimars,intel,scale")
-    ap.add_argument("--frames", type=int, default=8, help="mini-MARS crops per tracklet")
+    ap.add_argument("--parts", default="minimars,intel,crowd,scale")
+    ap.add_argument("--embedder", help="Embedder spec (default: the pipeline's default embedder).")
+    ap.add_argument("--pooling", default="default",
+                    help="Comma-separated crop poolings (mean, quality, mean+flip, quality+flip; default: the "
+                         "embedder's default); minimars and intel run once per pooling.")
+    ap.add_argument("--dataset", default="mini_mars_full", choices=["mini_mars_full", "mini_mars"])
+    ap.add_argument("--frames", type=int, default=16, help="mini-MARS crops per tracklet (the pipeline keeps 16)")
     ap.add_argument("--sizes", default="10k,100k")
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)
@@ -262,14 +344,27 @@ def main() -> None:
     if args.scale_one:
         print(json.dumps(scale_one(args.scale_one, args.dim)))
         return
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    os.environ.setdefault("REID_WEIGHTS_DIR", str(DATA / "models"))  # the offline weights of the test material
+    os.environ.setdefault("REID_OFFLINE", "1")
+    spec = args.embedder or PipelineSettings().embedder
+    poolings = [None if p == "default" else p for p in args.pooling.split(",")]
     results: dict = {}
     parts = args.parts.split(",")
-    if "minimars" in parts:
-        results["minimars"] = minimars(args.frames)
-        print(json.dumps({"minimars": results["minimars"]}, indent=1), flush=True)
-    if "intel" in parts:
-        results["intel"] = intel()
-        print(json.dumps({"intel": results["intel"]}, indent=1), flush=True)
+    for part, run in (("minimars", lambda p: minimars(args.frames, spec, p, args.dataset)),
+                      ("intel", lambda p: intel(spec, p))):
+        if part in parts:
+            for pooling in poolings:
+                r = run(pooling)
+                results.setdefault(part, []).append(r)
+                auto = r.get("auto", r)
+                print(f"{part} {spec} pooling {r['pooling']}: automatic threshold {auto['threshold']} "
+                      f"({auto['source']}): {auto['reason']}", flush=True)
+                print(json.dumps({part: {k: v for k, v in r.items() if k != "build_report"}}, indent=1), flush=True)
+    if "crowd" in parts:
+        results["crowd"] = crowd(spec, poolings)
+        print(json.dumps({"crowd": results["crowd"]}, indent=1), flush=True)
     if "scale" in parts:
         results["scale"] = []
         for size in args.sizes.split(","):

@@ -51,6 +51,7 @@ class Profile:
 def profile_video(video: Path, pipeline: Any, gallery: Any, batch: int = 32) -> tuple[Profile, int, int]:
     """Index one video stage by stage, as ``Indexer.index_video`` does; (profile, frames, tracklets)."""
     from csip_reid.core.video import VideoReader, video_content_hash
+    from csip_reid.gallery.videos import VideoRecord
     from csip_reid.pipeline.pose.skeleton import attach_skeletons
     from csip_reid.tracking import create_tracker
     from csip_reid.tracking.builder import TrackletBuilder
@@ -103,8 +104,9 @@ def profile_video(video: Path, pipeline: Any, gallery: Any, batch: int = 32) -> 
     complete(force=True)
     with prof.stage("gallery write", len(done)):
         content_hash = video_content_hash(video)
-        gallery.add_video(str(video.resolve()), content_hash, video.stem, done, fps=reader.fps,
-                          num_frames=reader.frame_count, width=reader.width, height=reader.height)
+        gallery.add_video(VideoRecord(str(video.resolve()), content_hash, video.stem, fps=reader.fps,
+                                      num_frames=reader.frame_count, width=reader.width, height=reader.height),
+                                      done)
     return prof, frames, len(done)
 
 
@@ -161,6 +163,7 @@ class TimedDetector:
 def profile_adaptive(video: Path, pipeline: Any, gallery: Any, batch: int = 32) -> tuple[Profile, int, int]:
     """As :func:`profile_video` for ``--scan adaptive``; decode = extraction time not in another stage."""
     from csip_reid.core.video import VideoReader, video_content_hash
+    from csip_reid.gallery.videos import VideoRecord
     from csip_reid.pipeline.extract import ExtractStats, extract_tracklets
     from csip_reid.pipeline.pose.skeleton import attach_skeletons
 
@@ -189,8 +192,9 @@ def profile_adaptive(video: Path, pipeline: Any, gallery: Any, batch: int = 32) 
         done.extend(part)
     reader = VideoReader(video)
     with prof.stage("gallery write", len(done)):
-        gallery.add_video(str(video.resolve()), video_content_hash(video), video.stem, done, fps=reader.fps,
-                          num_frames=reader.frame_count, width=reader.width, height=reader.height)
+        gallery.add_video(VideoRecord(str(video.resolve()), video_content_hash(video), video.stem,
+                                      fps=reader.fps, num_frames=reader.frame_count, width=reader.width,
+                                      height=reader.height), done)
     return prof, stats.frames_read, len(done)
 
 

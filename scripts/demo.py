@@ -2,8 +2,9 @@
 """`make demo`: index the sample videos, query a clip cut from one of them, print + write a report.
 
 Offline (no network, or weights in $REID_WEIGHTS_DIR / the test material's models/ folder) it uses
-YOLOX-Nano + OSNet ONNX weights from that folder (configs/offline_demo.yaml). Online, pass
-``--config configs/pipeline.yaml`` to use the default named weights (yolo11n.pt, OSNet).
+YOLOX-Nano + Intel person-reidentification-retail-0277 (OpenVINO) weights from that folder
+(configs/offline_demo.yaml). Online, pass ``--config configs/pipeline.yaml`` to use the default named
+weights (yolo11n.pt, Intel 0277).
 """
 
 from __future__ import annotations

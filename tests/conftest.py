@@ -15,6 +15,17 @@ os.environ.setdefault("REID_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+#: A test that uses one of these fixtures reads real video (or starts a Ray cluster that indexes it):
+#: it is marked ``video`` and left out of ``make test-fast``.
+VIDEO_FIXTURES = frozenset({"videos_dir", "ray_cluster"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``video`` every test whose fixtures (direct or indirect) bring real video."""
+    for item in items:
+        if VIDEO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.video)
+
 def _data_dir() -> Path:
     return Path(os.environ.get("REID_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
 

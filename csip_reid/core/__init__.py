@@ -13,4 +13,9 @@ Importing :mod:`csip_reid.core` loads none of torch, cv2 or onnxruntime; its mod
 they need.
 """
 
-__version__ = "0.2.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one place the version is read: the installed distribution's metadata (pyproject.toml)
+    __version__ = version("csip-reid")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"

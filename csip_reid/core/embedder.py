@@ -22,12 +22,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from csip_reid.core.arrays import evenly_spaced_indices, l2_normalize
+from csip_reid.core.arrays import l2_normalize
+from csip_reid.core.pooling import CropPooling
 from csip_reid.core.registry import Registry
 from csip_reid.core.tracklet import Tracklet
 
-__all__ = ["EMBEDDERS", "IMAGENET_MEAN", "IMAGENET_STD", "CropPreprocess", "Embedder", "l2_normalize"]
+__all__ = ["EMBEDDERS", "IMAGENET_MEAN", "IMAGENET_STD", "CropPooling", "CropPreprocess", "Embedder", "l2_normalize"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,7 +49,8 @@ class CropPreprocess:
         std: Per-channel std.
         rgb: True if the model takes RGB (crops arrive as OpenCV BGR).
         scale: Multiplier applied to uint8 pixels before mean/std (1/255 for most models).
-        interpolation: Resize filter: bilinear, bicubic, nearest or area.
+        interpolation: Resize filter: bilinear, bicubic, nearest or area (OpenCV), or pil_bilinear
+            (PIL's bilinear, antialiased when shrinking: what CSIP-ReID's loaders use).
     """
 
     height: int = 256
@@ -63,9 +66,14 @@ class CropPreprocess:
         # resize one by one (sizes differ), then convert the whole batch at once: a few large
         # numpy operations instead of several small ones per crop
         batch = np.empty((len(crops), self.height, self.width, 3), np.uint8)
-        interp = _INTERP[self.interpolation]
-        for i, crop in enumerate(crops):
-            batch[i] = cv2.resize(crop, (self.width, self.height), interpolation=interp)
+        size = (self.width, self.height)
+        if self.interpolation == "pil_bilinear":  # per-channel filter: BGR order does not matter
+            for i, crop in enumerate(crops):
+                batch[i] = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, Image.Resampling.BILINEAR))
+        else:
+            interp = _INTERP[self.interpolation]
+            for i, crop in enumerate(crops):
+                batch[i] = cv2.resize(crop, size, interpolation=interp)
         if self.rgb:
             batch = batch[..., ::-1]
         mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)
@@ -104,6 +112,8 @@ class Embedder(ABC):
     skeleton_format: str | None = None
     #: Max crops per tracklet the embedder looks at (evenly spread), None = all.
     max_frames: int | None = None
+    #: Which crops count and how they are pooled (:mod:`csip_reid.core.pooling`).
+    pooling: CropPooling = field(default_factory=CropPooling)
 
     @abstractmethod
     def embed_crops(
@@ -118,6 +128,35 @@ class Embedder(ABC):
         """Identity of the weights (e.g. their SHA-256); part of the fingerprint."""
         return ""
 
+    def frame_features(self, crops: Sequence[np.ndarray]) -> np.ndarray | None:
+        """(N, D) features of single crops, as the model pools them (L2-normalised per crop unless the
+        model says otherwise); None for models that embed whole clips."""
+        return None
+
+    def pool_frames(self, items: Sequence[Sequence[np.ndarray]]) -> np.ndarray | None:
+        """(N, dim) pooled vectors of a frame-level model: each item's per-crop features (summed
+        with their mirror images' under ``pooling.flip``) averaged; None for clip models."""
+        flat = [c for item in items for c in item]
+        if any(len(item) == 0 for item in items):
+            raise ValueError("every item needs at least one crop")
+        if not flat:
+            return np.zeros((0, self.dim), np.float32)
+        feats = self.frame_features(flat)
+        if feats is None:
+            return None
+        if self.pooling.flip:
+            feats = feats + self.frame_features([np.ascontiguousarray(c[:, ::-1]) for c in flat])
+        out, s = np.empty((len(items), feats.shape[1]), np.float32), 0
+        for i, item in enumerate(items):
+            out[i] = feats[s : s + len(item)].mean(0)
+            s += len(item)
+        return l2_normalize(out)
+
+    def use_recorded_pooling(self, recorded: dict[str, Any]) -> None:
+        """Pool as a gallery's recorded ``describe()`` says (no ``pooling`` entry: plain mean), so a
+        gallery keeps the pooling it was built with whatever today's default is."""
+        self.pooling = CropPooling.from_dict(recorded.get("pooling"))
+
     def describe(self) -> dict[str, Any]:
         """What identifies this embedder's vector space (stored in gallery manifests)."""
         return {
@@ -128,6 +167,7 @@ class Embedder(ABC):
             "preprocess": self.preprocess.to_dict(),
             "skeleton_format": self.skeleton_format,
             "max_frames": self.max_frames,
+            **({} if self.pooling.is_mean else {"pooling": self.pooling.to_dict()}),
         }
 
     def fingerprint(self) -> str:
@@ -137,7 +177,8 @@ class Embedder(ABC):
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def embed_tracklets(self, tracklets: Sequence[Tracklet], batch_size: int = 64) -> np.ndarray:
-        """Embed tracklets from their sampled crops; also sets ``tracklet.embedding``."""
+        """Embed tracklets from their sampled crops (chosen and pooled as ``pooling`` says); also
+        sets ``tracklet.embedding``."""
         if not tracklets:
             return np.zeros((0, self.dim), np.float32)
         out = []
@@ -145,8 +186,7 @@ class Embedder(ABC):
             chunk = tracklets[s : s + batch_size]
             crops, skels = [], []
             for t in chunk:
-                n = len(t.crops)
-                idx = evenly_spaced_indices(n, min(n, self.max_frames or n))
+                idx = self.pooling.select(t, self.max_frames)
                 crops.append([t.crops[i] for i in idx])
                 skels.append(None if t.skeleton is None else t.skeleton[idx])
             cams = [t.camera_index for t in chunk]

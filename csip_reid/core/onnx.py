@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +50,26 @@ def onnx_session(path: str | Path, device: str = "cpu", threads: int | None = No
         raise WeightsNotFoundError(f"cannot load ONNX model {path}: {e}") from e
 
 
-def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None) -> np.ndarray:
-    """First output of ``session`` for ``batch``; models exported with a fixed batch size are fed
-    in chunks of that size (the last one padded by repeating its last item, then trimmed)."""
+def run_onnx(session: Any, input_name: str, batch: np.ndarray, fixed_batch: int | None,
+             max_batch: int | None = None) -> np.ndarray:
+    """First output of ``session`` for ``batch``, in chunks (see :func:`run_in_chunks`)."""
+    return run_in_chunks(lambda x: session.run(None, {input_name: x})[0], batch, fixed_batch, max_batch)
+
+
+def run_in_chunks(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray,
+                  fixed_batch: int | None, max_batch: int | None = None) -> np.ndarray:
+    """``run(batch)``; a model with a fixed batch size is fed in chunks of that size (the last one
+    padded by repeating its last item, then trimmed), a dynamic one in chunks of at most
+    ``max_batch`` (None: all at once). Shared by the onnxruntime and OpenVINO back-ends."""
     if not fixed_batch:
-        return session.run(None, {input_name: batch})[0]
+        if not max_batch or len(batch) <= max_batch:
+            return run(batch)
+        return np.concatenate([run(batch[s : s + max_batch]) for s in range(0, len(batch), max_batch)], 0)
     outs = []
     for s in range(0, len(batch), fixed_batch):
         part = batch[s : s + fixed_batch]
         n = len(part)
         if n < fixed_batch:
             part = np.concatenate([part, np.repeat(part[-1:], fixed_batch - n, 0)])
-        outs.append(session.run(None, {input_name: part})[0][:n])
+        outs.append(run(part)[:n])
     return np.concatenate(outs, 0)

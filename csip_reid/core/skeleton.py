@@ -12,6 +12,7 @@ from csip_reid.core.errors import SkeletonFormatError
 
 H36M_2D = "h36m17-2d-conf"
 H36M_3D = "h36m17-3d"
+H36M_3D_WORLD = "h36m17-3d-world"
 
 SKELETON_FORMATS: dict[str, str] = {
     H36M_2D: (
@@ -26,6 +27,13 @@ SKELETON_FORMATS: dict[str, str] = {
         "Human3.6M-17 3D joints x, y, z in metres (camera axes, y down), root-centred on the "
         "pelvis, no scale normalisation: CSIP-ReID's original HMR2.0 skeletons, or 2D skeletons "
         "lifted to 3D (lift_3d). Missing frames are NaN."
+    ),
+    H36M_3D_WORLD: (
+        "Human3.6M-17 3D joints x, y, z in metres from a pose model's metric world landmarks "
+        "(BlazePose GHUM: blazepose-3d): x to the person's image right, y DOWN, z away from the "
+        "camera, root-centred per frame on the pelvis (mid-hips), no scale normalisation, so a "
+        "person's real size and bone lengths are kept. Joints derived as in coco_to_h36m. A joint "
+        "the model puts outside its view, and every joint of a frame without a person, is NaN."
     ),
 }
 

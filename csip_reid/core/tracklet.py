@@ -13,6 +13,11 @@ Array conventions:
       keyframes of an adaptive scan (not detected).
     * ``sample_frames`` (S,) int64: the frame index of each kept crop (a subset of ``frames``).
     * ``crops``: S BGR uint8 images (H, W, 3), one per ``sample_frames`` entry.
+    * ``sample_boxes`` (S, 4) float32: the frame region of each crop.
+    * ``sample_scores`` (S,) float32: the detector confidence of each crop (NaN: interpolated).
+    * ``sample_overlap`` (S,) float32: the share of each crop's box covered by other tracked
+      people's boxes in that frame (0 = nobody in front or behind, 1 = fully covered).
+    * ``sample_cut`` (S,) bool: the crop's box touches the frame edge (the person may be cut off).
     * ``keypoints`` (S, 17, 3) float32 COCO-17 ``x, y, score`` in *crop* pixels; NaN rows = missing.
     * ``skeleton`` (S, 17, 3) float32 in the format named by ``skeleton_format``; NaN = missing.
     * ``embedding`` (D,) float32, L2-normalised.
@@ -45,6 +50,9 @@ class Tracklet:
     sample_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     crops: list[np.ndarray] = field(default_factory=list)
     sample_boxes: np.ndarray | None = None
+    sample_scores: np.ndarray | None = None
+    sample_overlap: np.ndarray | None = None
+    sample_cut: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     skeleton: np.ndarray | None = None
     skeleton_format: str | None = None
@@ -68,6 +76,13 @@ class Tracklet:
                 f"tracklet arrays disagree: {n} frames, {len(self.timestamps)} timestamps, "
                 f"{len(self.boxes)} boxes"
             )
+        for name, dtype in (("sample_scores", np.float32), ("sample_overlap", np.float32), ("sample_cut", bool)):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value, dtype=dtype).reshape(-1)
+                if len(value) != len(self.sample_frames):
+                    raise ValueError(f"{len(value)} {name} but {len(self.sample_frames)} sample frame indices")
+                setattr(self, name, value)
         if self.crops and len(self.crops) != len(self.sample_frames):
             raise ValueError(
                 f"{len(self.crops)} crops but {len(self.sample_frames)} sample frame indices"

@@ -176,6 +176,18 @@ class VideoReader:
             return None
         return max(0, math.ceil((stop - self.start) / self.stride))
 
+    def set_span(self, start_s: float | None, end_s: float | None) -> None:
+        """Iterate over ``[start_s, end_s)`` only, in seconds of this video's frame rate (None: its start or end).
+
+        Raises:
+            VideoError: The span holds no frame.
+        """
+        start = int(round((start_s or 0.0) * self.fps))
+        end = None if end_s is None else int(round(end_s * self.fps))
+        if start < 0 or (end is not None and end <= start):
+            raise VideoError(f"the span {start_s}-{end_s} s holds no frame of {self.path}")
+        self.start, self.end = start, end
+
     def damage_report(self) -> str | None:
         """One line on a damaged file after an iteration (None when every promised frame decoded).
 
@@ -243,7 +255,7 @@ class VideoReader:
                 frame = None
                 if ok and self.select is not None and (wanted or skipper is not None):
                     if self._demand is not None and not self._demand.wait():
-                        break  # the consumer stopped
+                        return  # the consumer stopped: the rest was not asked for (none of it is missing)
                     if skipper is not None and skipper.after_grab(index, last_ok):
                         continue  # went back to an earlier keyframe: what follows is decoded again
                     wanted = wanted and bool(self.select(index))  # asked only for frames that decoded

@@ -37,6 +37,24 @@ def to_iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds")
 
 
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC text, to the second (the one clock of galleries and reports)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def offset_time(start_time: str | None, offset_s: float) -> str | None:
+    """``start_time`` (ISO 8601) plus ``offset_s`` seconds as ISO 8601 UTC; None if unknown or unreadable."""
+    if not start_time:
+        return None
+    try:
+        t0 = datetime.fromisoformat(start_time)
+    except ValueError:
+        return None
+    if t0.tzinfo is None:
+        t0 = t0.replace(tzinfo=UTC)
+    return to_iso(t0 + timedelta(seconds=float(offset_s)))
+
+
 def parse_time(text: str) -> str:
     """ISO 8601 text (``2024-05-01T08:00:00``, ``...Z``, ``...+02:00``, ``2024-05-01 08:00``) → UTC ISO.
 

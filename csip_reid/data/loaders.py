@@ -155,8 +155,9 @@ def build_train_loader(
     seed: int = 0,
     skeletons: bool = True,
     flip_skeletons: bool = True,
+    drop_last: bool = True,
 ) -> DataLoader:
-    """Training loader over ``dataset.train`` with restricted random sampling (``drop_last=True``).
+    """Training loader over ``dataset.train`` with restricted random sampling.
 
     Args:
         dataset: The dataset; its ``train`` split is used.
@@ -173,6 +174,7 @@ def build_train_loader(
         seed: Seed of the batch order and of the augmentations.
         skeletons: Read skeleton files (False: zeros and an all-False mask).
         flip_skeletons: Mirror the skeletons of flipped clips (False reproduces CSIP's code).
+        drop_last: Drop the epoch's last, smaller batch (stage 2 always; stage 1 as configured).
 
     Returns:
         A DataLoader yielding the dicts described in the module docstring.
@@ -191,7 +193,7 @@ def build_train_loader(
         order = RandomSampler(ds, generator=_generator(seed))
     else:
         raise ConfigError(f"unknown sampler {sampler!r}; choose one of: pk, shuffle")
-    loader = DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=num_workers, drop_last=True,
+    loader = DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=num_workers, drop_last=drop_last,
                         worker_init_fn=seed_worker, generator=_generator(seed),
                         pin_memory=torch.cuda.is_available())
     if len(loader) == 0:

@@ -8,9 +8,12 @@ One JSON file per frame::
 * ``format`` is optional. CSIP-ReID's released HMR2.0 files have none; a file without it is read as
   ``default_format`` (the dataset's format, ``h36m17-3d`` for CSIP's files).
 * A frame whose keypoints are all zero is a *missing* frame (CSIP's convention for frames where
-  HMR2.0 found nobody). A joint written as ``null`` (or with any ``null``/``NaN`` value) is a
-  missing joint; :func:`write_skeleton_json` writes missing joints that way and a fully missing
-  frame as all zeros, so CSIP's own reader still sees "no detection".
+  HMR2.0 found nobody).
+* Missing joints: :func:`write_skeleton_json` writes them as ``[0, 0, 0]`` (zero coordinates and,
+  in the ``-conf`` formats, confidence 0) and lists their indices under ``"missing"``, so CSIP-ReID's
+  own loader (``np.array`` of the rows, which cannot hold ``null``) reads every file, and this reader
+  restores the mask. Reading also takes a joint as missing when it is ``null`` or has a
+  ``null``/``NaN`` value (files of csip-reid 0.x), or, in a ``-conf`` format, has confidence 0.
 
 In memory a skeleton frame is a ``(17, 3)`` float32 array with NaN rows for missing joints.
 :func:`load_skeleton_sequence` turns a tracklet's files into what the models eat: root-centred
@@ -85,11 +88,18 @@ def read_skeleton_json(path: str | os.PathLike[str]) -> tuple[np.ndarray, str | 
     if not isinstance(data, dict) or "keypoints" not in data:
         raise DatasetError(f"skeleton file {path} has no 'keypoints' key")
     fmt = data.get("format")
-    return _parse_keypoints(data["keypoints"], path), (str(fmt) if fmt is not None else None)
+    kp = _parse_keypoints(data["keypoints"], path)
+    missing = data.get("missing") or []
+    if not isinstance(missing, list) or not all(isinstance(j, int) and 0 <= j < NUM_JOINTS for j in missing):
+        raise DatasetError(f"skeleton file {path}: 'missing' must list joint indices 0..{NUM_JOINTS - 1}")
+    kp[missing] = np.nan
+    if fmt is not None and coordinate_channels(str(fmt)) == 2:
+        kp[kp[:, 2] <= 0] = np.nan  # confidence 0: not detected
+    return kp, (str(fmt) if fmt is not None else None)
 
 
 def write_skeleton_json(path: str | os.PathLike[str], keypoints: np.ndarray, fmt: str | None = None) -> None:
-    """Write one skeleton frame (NaN joints → ``null``; an all-NaN frame → all zeros).
+    """Write one skeleton frame: NaN joints → ``[0, 0, 0]`` listed under ``"missing"``; an all-NaN frame → all zeros.
 
     Args:
         path: Destination JSON file; parent folders are created.
@@ -100,11 +110,10 @@ def write_skeleton_json(path: str | os.PathLike[str], keypoints: np.ndarray, fmt
     if kp.shape != (NUM_JOINTS, 3):
         raise ValueError(f"keypoints must be ({NUM_JOINTS}, 3), got {kp.shape}")
     missing = np.isnan(kp).any(axis=1)
-    if missing.all():
-        rows: list[list[float] | None] = [[0.0, 0.0, 0.0] for _ in range(NUM_JOINTS)]
-    else:
-        rows = [None if m else [float(v) for v in row] for row, m in zip(kp, missing, strict=True)]
+    rows = [[0.0, 0.0, 0.0] if m else [float(v) for v in row] for row, m in zip(kp, missing, strict=True)]
     data: dict[str, object] = {"keypoints": rows}
+    if missing.any() and not missing.all():
+        data["missing"] = [int(j) for j in np.flatnonzero(missing)]
     if fmt is not None:
         data["format"] = fmt
     p = Path(path)

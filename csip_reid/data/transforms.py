@@ -2,7 +2,7 @@
 
 The training recipe of CSIP-ReID / TF-CLIP, in order:
 
-1. bilinear resize of every frame to ``height x width``;
+1. bilinear resize of every frame to ``height x width`` (PIL's antialiased filter, as the official loaders);
 2. horizontal flip with p = 0.5, drawn once per clip (every frame of a clip flips together);
 3. per-frame random erasing (p = 0.5, area 2-20 %, aspect 0.3-3.33, one random RGB colour);
 4. to tensor (``/255``) and mean/std normalisation (ImageNet by default; CSIP's config lists 0.5
@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from csip_reid.core.embedder import IMAGENET_MEAN, IMAGENET_STD
 
@@ -33,9 +33,14 @@ H36M_FLIP_PERM = (0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13)
 
 
 def resize_frames(frames: Sequence[np.ndarray], height: int, width: int) -> list[np.ndarray]:
-    """Bilinear resize of every frame to ``height x width`` (frames already that size are kept)."""
+    """Resize every frame to ``height x width`` as the official loaders do (frames already that size are kept).
+
+    PIL's bilinear filter, which widens its support when it shrinks (antialiased), unlike OpenCV's
+    ``INTER_LINEAR``, which samples 2x2 pixels whatever the scale.
+    """
     return [
-        f if f.shape[:2] == (height, width) else cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR)
+        f if f.shape[:2] == (height, width)
+        else np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR))
         for f in frames
     ]
 

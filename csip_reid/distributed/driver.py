@@ -7,10 +7,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.gallery.merge import merge_video
 from csip_reid.pipeline.indexer import IndexSummary, VideoResult
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 _POLL_S = 0.5
 
@@ -37,7 +40,7 @@ class Driver:
         start_of: A video's wall-clock start (ISO 8601 or None), recorded when it is merged.
     """
 
-    def __init__(self, ray: Any, gallery: Any, actors: list[Any], fingerprint: str, progress: bool,
+    def __init__(self, ray: Any, gallery: Gallery, actors: list[Any], fingerprint: str, progress: bool,
                  log: Callable[[str], None], start_of: Callable[[str], str | None] = lambda path: None) -> None:
         self.ray = ray
         self.gallery = gallery
@@ -46,7 +49,7 @@ class Driver:
         self.progress = progress
         self.log = log
         self.start_of = start_of
-        self._shards: dict[str, Any] = {}
+        self._shards: dict[str, Gallery] = {}
 
     # -- before the run ----------------------------------------------------------------------
     def resume(self, files: list[str], force: bool, summary: IndexSummary) -> list[str]:
@@ -64,16 +67,12 @@ class Driver:
                     continue
                 src = self._shard(str(shard))
                 for video in src.indexed_videos():
-                    if video["path"] in wanted and not self.gallery.is_indexed(video["content_hash"]):
-                        outcome, n = merge_video(self.gallery, src, video,
-                                                 start_time=self.start_of(video["path"]))
+                    if video.path in wanted and not self.gallery.is_indexed(video.content_hash):
+                        outcome, n = merge_video(self.gallery, src, video, start_time=self.start_of(video.path))
                         if outcome == "added":
-                            stats = video.get("stats") or {}
-                            summary.results.append(VideoResult(
-                                video["path"], "indexed" if n else "empty", tracklets=n,
-                                frames=int(stats.get("frames_read", 0))))
-                            done.add(video["path"])
-                            self.log(f"merged {video['path']} from a previous run's {shard.name}")
+                            summary.results.append(VideoResult.stored(video.path, n, video.stats))
+                            done.add(video.path)
+                            self.log(f"merged {video.path} from a previous run's {shard.name}")
         todo = []
         for f in files:
             if f in done:
@@ -142,24 +141,25 @@ class Driver:
         except ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None) or e
             return self._failed(path, f"worker error: {type(cause).__name__}: {_short(cause)}")
-        content_hash, shard = out.pop("content_hash"), out.pop("shard")
+        shard, lines = out.pop("shard"), out.pop("log", [])
         out.pop("worker_pid", None)
         res = VideoResult(**out)
         if res.status == "failed":
             self.gallery.mark_failed(path, res.error)
-            self.log(f"failed {path}: {res.error}")
+            for line in lines:  # the worker's own words: "failed PATH: why"
+                self.log(line)
             return res
         src = self._shard(shard)
-        video = next((v for v in src.indexed_videos() if v["content_hash"] == content_hash), None)
+        video = next((v for v in src.indexed_videos() if v.content_hash == res.content_hash), None)
         if video is None:
             return self._failed(path, f"the worker's shard {shard} does not hold the video it reported")
-        if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
+        if not force and self.gallery.is_indexed(res.content_hash, self.fingerprint):
             self.log(f"skip {path}: the same content was indexed from another path")
             return VideoResult(path, "skipped")
         # one transaction; replaces the path
         merge_video(self.gallery, src, video, replace=True, start_time=self.start_of(path))
-        if res.status == "empty":
-            self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
+        for line in lines:  # what the worker saw of the video: damaged, no person found
+            self.log(line)
         res.seconds += time.perf_counter() - t0
         return res
 
@@ -182,7 +182,7 @@ class Driver:
                 pass
         return total
 
-    def _shard(self, shard: str) -> Any:
+    def _shard(self, shard: str) -> Gallery:
         from csip_reid.gallery.store import Gallery
 
         if shard not in self._shards:

@@ -26,11 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ConfigError
 from csip_reid.pipeline.indexer import IndexSummary, camera_for
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 SHARDS = ".shards"
 #: Environment variables forwarded to the workers (weights folder, offline mode, fault injection ...).
@@ -118,12 +121,14 @@ class RayIndexer:
         try:
             from csip_reid.distributed.driver import Driver
             from csip_reid.gallery.store import Gallery
+            from csip_reid.pipeline.indexer import recorded_embedder
 
+            recorded = recorded_embedder(self.root)  # an existing gallery keeps its crop pooling
             # the actors start (a process each, imports, models) while this process checks the gallery
-            actors.extend(self._actor(ray, k) for k in range(self._worker_count(ray, len(files))))
-            record = self._embedder_record()
+            actors.extend(self._actor(ray, k, recorded) for k in range(self._worker_count(ray, len(files))))
+            record = self._embedder_record(recorded)
             gallery = Gallery.open_or_create(self.root, record)
-            gallery._writer.begin()  # take the writer lock now: one driver per gallery
+            gallery.take_writer()  # the writer lock now: one driver per gallery
             driver = Driver(ray, gallery, actors, record["fingerprint"], self.progress, self.log,
                             start_of=lambda p: video_start_time(p, start_time, time_from_name, self.log))
             todo = driver.resume(files, force, summary)
@@ -166,12 +171,15 @@ class RayIndexer:
             ray.init(num_cpus=self.options.num_cpus, **kw)
         return True
 
-    def _embedder_record(self) -> dict[str, Any]:
+    def _embedder_record(self, recorded: dict[str, Any] | None) -> dict[str, Any]:
         """The gallery manifest's embedder record, from the embedder alone (built on the CPU here)."""
         from csip_reid.pipeline.embed import create_embedder
         from csip_reid.pipeline.indexer import embedder_record
 
-        return embedder_record(create_embedder(self.settings.embedder, device="cpu"), self.settings)
+        embedder = create_embedder(self.settings.embedder, device="cpu")
+        if recorded is not None:
+            embedder.use_recorded_pooling(recorded)
+        return embedder_record(embedder, self.settings)
 
     def _worker_count(self, ray: Any, n_videos: int) -> int:
         if self.options.workers is not None:
@@ -187,7 +195,7 @@ class RayIndexer:
                                   f"{res.get('GPU', 0)} GPUs")
         return max(1, min([*fits, max(n_videos, 1)]))
 
-    def _actor(self, ray: Any, k: int) -> Any:
+    def _actor(self, ray: Any, k: int, recorded: dict[str, Any] | None) -> Any:
         from csip_reid.distributed.worker import ShardWorker
 
         cls = ray.remote(ShardWorker).options(
@@ -196,9 +204,9 @@ class RayIndexer:
             runtime_env={"env_vars": _forwarded_env()}, name=None,
         )
         shard = self.root / SHARDS / f"worker-{k}"
-        return cls.remote(self.settings.to_dict(), str(shard))
+        return cls.remote(self.settings.to_dict(), str(shard), recorded)
 
-    def _drop_merged_shards(self, gallery: Any) -> None:
+    def _drop_merged_shards(self, gallery: Gallery) -> None:
         """Delete the shard folders whose every indexed video is in the destination gallery."""
         from csip_reid.gallery.store import Gallery
 
@@ -209,7 +217,7 @@ class RayIndexer:
             if not Gallery.is_gallery(shard):
                 continue
             with Gallery.open(shard) as g:
-                pending = [v for v in g.indexed_videos() if not gallery.is_indexed(v["content_hash"])]
+                pending = [v for v in g.indexed_videos() if not gallery.is_indexed(v.content_hash)]
             if not pending:
                 shutil.rmtree(shard, ignore_errors=True)
         if base.is_dir() and not any(base.iterdir()):

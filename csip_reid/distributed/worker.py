@@ -21,14 +21,15 @@ Fault injection for tests (read from the worker's environment, which the driver 
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from csip_reid.core.errors import ReidError
-from csip_reid.pipeline.indexer import Pipeline, VideoResult, embedder_record
+from csip_reid.pipeline.indexer import Pipeline, VideoResult, embedder_record, index_one_video
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 CRASH_ONCE_ENV = "REID_FAULT_CRASH_ONCE"
 CRASH_ALWAYS_ENV = "REID_FAULT_CRASH_ALWAYS"
@@ -58,13 +59,15 @@ class ShardWorker:
     Args:
         settings: ``PipelineSettings.to_dict()`` of the run.
         shard_dir: This worker's shard gallery folder (created on the first video).
+        recorded: The destination gallery's embedder record, when it exists: its crop pooling is kept.
     """
 
-    def __init__(self, settings: dict[str, Any], shard_dir: str) -> None:
+    def __init__(self, settings: dict[str, Any], shard_dir: str, recorded: dict[str, Any] | None = None) -> None:
         self.settings = PipelineSettings.from_dict(settings)
         self.pipeline = Pipeline(self.settings)
+        if recorded is not None:
+            self.pipeline.embedder.use_recorded_pooling(recorded)
         self.record = embedder_record(self.pipeline.embedder, self.settings)
-        self.fingerprint = self.pipeline.embedder.fingerprint()
         self.shard_dir = shard_dir
         self._shard: Any = None
         self._stats: Any = None
@@ -89,42 +92,27 @@ class ShardWorker:
         """Index one video into the shard; its errors are returned as a failed result, not raised.
 
         Returns:
-            ``VideoResult`` fields plus ``content_hash`` and ``shard`` (the shard folder), and
-            ``worker_pid``.
+            ``VideoResult`` fields (``content_hash`` among them), ``shard`` (the shard folder),
+            ``worker_pid``, and ``log``: the lines ``reid index`` would print about the video.
         """
         return self._thread.submit(self._index_video, path, camera, force).result()
 
     def _index_video(self, path: str, camera: str, force: bool) -> dict[str, Any]:
-        from csip_reid.core.video import VideoReader, video_content_hash
         from csip_reid.pipeline.extract import ExtractStats
 
         _crash_always(path)
-        t0 = time.perf_counter()
         shard = self._open_shard()
-        extra = {"shard": self.shard_dir, "worker_pid": os.getpid(), "content_hash": ""}
+        lines: list[str] = []
+        self._stats = stats = ExtractStats()
         try:
-            content_hash = video_content_hash(path)
-            extra["content_hash"] = content_hash
-            if not force and shard.is_indexed(content_hash, self.fingerprint):
-                return {**self._stored_result(shard, path, content_hash), **extra}
-            reader = VideoReader(path)
-            meta = dict(fps=reader.fps, num_frames=reader.frame_count, width=reader.width,
-                        height=reader.height)
-            self._stats = stats = ExtractStats()
-            tracklets = self.pipeline.run(path, camera=camera, progress=False, stats=stats)
-            cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            shard.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(), **meta)
-        except ReidError as e:
-            shard.mark_failed(path, str(e))
-            return {**VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0).__dict__,
-                    **extra}
+            res = index_one_video(self.pipeline, shard, path, camera, force=force, log=lines.append, stats=stats)
         finally:
             self._stats = None
-        _crash_once(path)
-        res = VideoResult(path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
-                          frames=stats.frames_read, failed_frames=stats.frames_failed,
-                          seconds=time.perf_counter() - t0)
-        return {**res.__dict__, **extra}
+        if res.status == "skipped":  # committed by an earlier attempt (died before the driver heard back)
+            res, lines = self._stored_result(shard, res), []
+        elif res.status != "failed":
+            _crash_once(path)
+        return {**res.__dict__, "shard": self.shard_dir, "worker_pid": os.getpid(), "log": lines}
 
     def close(self) -> None:
         """Close the shard gallery (releases its writer lock)."""
@@ -135,7 +123,7 @@ class ShardWorker:
 
         self._thread.submit(_close).result()
 
-    def _open_shard(self) -> Any:
+    def _open_shard(self) -> Gallery:
         from csip_reid.gallery.store import Gallery
 
         if self._shard is None:
@@ -143,11 +131,10 @@ class ShardWorker:
         return self._shard
 
     @staticmethod
-    def _stored_result(shard: Any, path: str, content_hash: str) -> dict[str, Any]:
-        """The result of a video committed by an earlier attempt of this worker."""
-        video = next(v for v in shard.indexed_videos() if v["content_hash"] == content_hash)
-        n = sum(1 for _ in shard.iter_tracklets(video=video["path"]))
-        stats = video.get("stats") or {}
-        return VideoResult(path, "indexed" if n else "empty", tracklets=n,
-                           frames=int(stats.get("frames_read", 0)),
-                           failed_frames=int(stats.get("frames_failed", 0))).__dict__
+    def _stored_result(shard: Gallery, res: VideoResult) -> VideoResult:
+        """The result of a video committed to the shard by an earlier attempt of this worker."""
+        video = next(v for v in shard.indexed_videos() if v.content_hash == res.content_hash)
+        n = len(shard.tracklet_ids(video.path))
+        stored = VideoResult.stored(res.path, n, video.stats)
+        stored.content_hash = res.content_hash
+        return stored

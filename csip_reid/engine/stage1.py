@@ -56,7 +56,8 @@ def run_stage1(
         lr = set_epoch_lr(optimizer, s1, epoch)
         loader = build_train_loader(
             ctx.dataset, batch_size=s1.batch_size, sampler=s1.sampler, num_instances=s1.num_instances,
-            augment=s1.augment, seed=epoch_seed(cfg, 1, epoch), skeletons=True, **ctx.loader_kwargs())
+            augment=s1.augment, seed=epoch_seed(cfg, 1, epoch), skeletons=True, drop_last=s1.drop_last,
+            **ctx.loader_kwargs())
         model.train()
         model.visual.eval()
         epoch_meter, window, skipped = Meter(), Meter(), 0

@@ -68,7 +68,7 @@ def extract_features(ctx: TrainContext, model: CSIPReID, records: Sequence[Seque
     counts = torch.zeros(len(records), dtype=torch.float64)
     model.eval()
     for batch in tqdm(loader, desc="extract", disable=not ctx.progress, leave=False, dynamic_ncols=True):
-        with ctx.autocast():
+        with torch.autocast(ctx.device.type, enabled=False):  # evaluation in fp32, as the official code
             f = model.extract(batch["images"].to(ctx.device), batch["camid"].to(ctx.device))
         sums.index_add_(0, batch["index"], f.cpu().double())
         counts.index_add_(0, batch["index"], torch.ones(len(f), dtype=torch.float64))

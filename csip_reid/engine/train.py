@@ -29,9 +29,10 @@ from csip_reid.engine.optim import stage1_optimizer, stage2_optimizer
 from csip_reid.engine.stage1 import run_stage1
 from csip_reid.engine.stage2 import compute_prototypes, run_stage2
 from csip_reid.models import build_model
-from csip_reid.models.checkpoint import load_checkpoint
+from csip_reid.models.checkpoint import load_checkpoint, stored_config
 from csip_reid.models.config import CSIPConfig
 from csip_reid.models.csip import CSIPReID
+from csip_reid.models.pfu import upgrade_pfu_state
 
 _STAGES = {"all": (1, 2), "1": (1,), "2": (2,), "stage1": (1,), "stage2": (2,)}
 #: Weights that may be re-initialised when stage 2 starts from a stage-1 model of another dataset.
@@ -112,7 +113,7 @@ def fit(
         last = load_checkpoint(out / "last.pt", purpose="--resume")
         if last.get("train_state") is None:
             raise CheckpointError(f"{out / 'last.pt'} has no training state to resume from")
-        cfg = CSIPConfig.from_dict(last["config"])
+        cfg = stored_config(last)
     cfg = _resolve_config(cfg, dataset, epochs_override)
     cfg.to_yaml(out / "config.yaml")
     seed_everything(cfg.run.seed)
@@ -227,7 +228,7 @@ def _model_from_stage1(ctx: TrainContext) -> CSIPReID:
     model = CSIPReID(ctx.cfg, ctx.dataset.num_train_pids, ctx.cfg.num_cameras)
     own = model.state_dict()
     state, reset = {}, []
-    for k, v in ckpt["state_dict"].items():
+    for k, v in upgrade_pfu_state(ckpt["state_dict"], ctx.cfg.pfu.qkv_bias).items():
         if k in own and own[k].shape != v.shape and k.startswith(_DATASET_SPECIFIC):
             reset.append(k)
         else:

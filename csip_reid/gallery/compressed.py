@@ -1,6 +1,6 @@
 """Compressed IVF indexes for galleries beyond what fits in RAM as float32 (tens of millions of vectors).
 
-Above :meth:`IndexPolicy.compressed_limit <csip_reid.gallery.index.IndexPolicy.compressed_limit>`
+Above :meth:`IndexPolicy.compressed_limit <csip_reid.gallery.kinds.IndexPolicy.compressed_limit>`
 vectors the gallery stores codes instead of vectors in its inverted lists:
 
 * ``ivfsq8`` (default): ``IndexIVFScalarQuantizer`` with 8-bit scalar quantisation, ``dim`` bytes
@@ -26,37 +26,22 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-#: Kinds of compressed index the policy can ask for.
-COMPRESSED_KINDS = ("ivfsq8", "ivfpq")
-#: All IVF kinds (the first is the uncompressed one).
-IVF_KINDS = ("ivf", *COMPRESSED_KINDS)
+from csip_reid.gallery.kinds import COMPRESSED_KINDS, IVF_KINDS, kind, pq_subquantizers
+
 LISTS_GLOB = "lists-*.ivfdata"
+__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "add_in_chunks", "lists_file", "memory_bytes_per_vector",
+           "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index"]
 
 
-def pq_subquantizers(dim: int) -> int:
-    """Sub-quantiser count for ``ivfpq``: ``dim / 8`` (8 dimensions per byte), a divisor of ``dim``."""
-    m = max(1, dim // 8)
-    while dim % m:
-        m -= 1
-    return m
+def new_ivf(kind_name: str, dim: int, nlist: int) -> faiss.IndexIVF:
+    """An untrained inner-product IVF index of the given kind (a row of :data:`~csip_reid.gallery.kinds.KINDS`).
 
-
-def new_ivf(kind: str, dim: int, nlist: int) -> faiss.IndexIVF:
-    """An untrained inner-product IVF index of the given kind (spherical k-means)."""
-    quantizer = faiss.IndexFlatIP(dim)
-    if kind == "ivf":
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    elif kind == "ivfsq8":
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                              faiss.METRIC_INNER_PRODUCT)
-    elif kind == "ivfpq":
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim), 8, faiss.METRIC_INNER_PRODUCT)
-    else:
-        raise ValueError(f"unknown IVF kind {kind!r}; known: {', '.join(IVF_KINDS)}")
-    index.cp.spherical = True
-    index.own_fields = True
-    quantizer.this.disown()
-    return index
+    Raises:
+        ValueError: Not an IVF kind.
+    """
+    if kind_name not in IVF_KINDS:
+        raise ValueError(f"unknown IVF kind {kind_name!r}; known: {', '.join(IVF_KINDS)}")
+    return kind(kind_name).factory(dim, nlist)
 
 
 def move_lists_to_disk(index: faiss.IndexIVF, directory: Path) -> str:
@@ -92,10 +77,9 @@ def read_index(path: Path) -> faiss.Index:
     return faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR)
 
 
-def memory_bytes_per_vector(kind: str, dim: int) -> int:
+def memory_bytes_per_vector(kind_name: str, dim: int) -> int:
     """Bytes per stored vector in the inverted lists (codes + 8-byte id), excluding centroids."""
-    code = {"flat": 4 * dim, "ivf": 4 * dim, "ivfsq8": dim, "ivfpq": pq_subquantizers(dim)}[kind]
-    return code + 8
+    return kind(kind_name).bytes_per_vector(dim)
 
 
 def add_in_chunks(index: faiss.Index, ids: np.ndarray, vecs: np.ndarray, chunk: int = 100_000) -> None:

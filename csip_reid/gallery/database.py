@@ -7,10 +7,9 @@ by :class:`~csip_reid.gallery.writer.Writer` inside :meth:`Database.transaction`
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from csip_reid.core.errors import GalleryError
-from csip_reid.gallery.manifest import DATABASE
+from csip_reid.gallery.files import DATABASE
 from csip_reid.gallery.schema import (
     DDL,
     HIT_COLUMNS,
@@ -29,10 +28,24 @@ from csip_reid.gallery.schema import (
     from_blob,
     record_from_row,
 )
+from csip_reid.gallery.videos import VIDEO_COLUMNS, StoredVideo
 
 _SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
 #: ``(id, path, name, thumb_dir)`` of a video, as :meth:`Database.find_video` returns it.
 VideoRow = tuple[int, str, str, str | None]
+
+
+def rows_in(execute: Callable[[str, Sequence[Any]], sqlite3.Cursor], sql: str,
+            ids: Sequence[int]) -> Iterator[tuple]:
+    """Rows of ``sql`` for the given ids, its ``{ids}`` replaced by ``?`` placeholders.
+
+    The ids are bound in chunks that stay under SQLite's host-parameter limit (the one place that
+    chunks an ``IN (...)``).
+    """
+    wanted = [int(i) for i in ids]
+    for s in range(0, len(wanted), _SQL_CHUNK):
+        chunk = wanted[s : s + _SQL_CHUNK]
+        yield from execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
 
 
 def norm_path(path: str | Path) -> str:
@@ -133,6 +146,10 @@ class Database:
             raise GalleryError(f"gallery {self.root} is closed")
         return self.conn.execute(sql, args)
 
+    def rows_in(self, sql: str, ids: Sequence[int]) -> Iterator[tuple]:
+        """:func:`rows_in` on this connection."""
+        return rows_in(self.execute, sql, ids)
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One read snapshot for every query inside the block (inside another one: that one)."""
@@ -222,11 +239,8 @@ class Database:
         """Vectors of the given (existing) tracklet ids, one row per id in the given order."""
         out = np.empty((len(ids), self.dim), np.float32)
         row = {int(t): i for i, t in enumerate(ids)}
-        for s in range(0, len(ids), _SQL_CHUNK):
-            chunk = [int(t) for t in ids[s : s + _SQL_CHUNK]]
-            sql = f"SELECT id, embedding FROM tracklets WHERE id IN ({','.join('?' * len(chunk))})"
-            for tid, blob in self.execute(sql, chunk):
-                out[row[tid]] = np.frombuffer(blob, "<f4")
+        for tid, blob in self.rows_in("SELECT id, embedding FROM tracklets WHERE id IN ({ids})", ids):
+            out[row[tid]] = np.frombuffer(blob, "<f4")
         return out
 
     # -- videos ------------------------------------------------------------------------------
@@ -249,23 +263,12 @@ class Database:
                            (path,)).fetchone()
         return None if row is None else row[0]
 
-    def indexed_videos(self) -> list[dict[str, Any]]:
-        """The indexed videos with what :meth:`Writer.add_video` needs to copy them, by id."""
-        rows = self.execute(
-            self._cols("SELECT path, content_hash, camera, fps, num_frames, width, height, stats_json, "
-                       "{start_time} FROM videos v WHERE status = 'indexed' ORDER BY id")).fetchall()
-        return [{"path": p, "content_hash": h, "camera": c, "fps": fps or 0.0, "num_frames": n or 0,
-                 "width": w or 0, "height": ht or 0, "stats": json.loads(stats or "{}"), "start_time": st}
-                for p, h, c, fps, n, w, ht, stats, st in rows]
-
-    def videos(self) -> list[dict[str, Any]]:
-        """Every video (indexed and failed) with its facts, tracklet count and start time, by id."""
-        keys = ("id", "path", "name", "camera", "fps", "num_frames", "width", "height", "status", "error",
-                "tracklets", "start_time")
-        rows = self.execute(self._cols(
-            "SELECT v.id, v.path, v.name, v.camera, v.fps, v.num_frames, v.width, v.height, v.status, v.error, "
-            "(SELECT COUNT(*) FROM tracklets t WHERE t.video_id = v.id), {start_time} FROM videos v ORDER BY v.id"))
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+    def videos(self, video_id: int | None = None) -> list[StoredVideo]:
+        """Every video (or the one with this id), indexed and failed, with its tracklets' count and span."""
+        where, args = ("", ()) if video_id is None else ("WHERE v.id = ? ", (int(video_id),))
+        rows = self.execute(self._cols(f"SELECT {VIDEO_COLUMNS} FROM videos v LEFT JOIN tracklets t ON "
+                                       f"t.video_id = v.id {where}GROUP BY v.id ORDER BY v.id"), args)
+        return [StoredVideo.from_row(r) for r in rows]
 
     def thumb_dirs(self) -> set[str]:
         """Thumbnail folders referenced by a stored video."""
@@ -311,35 +314,21 @@ class Database:
         return row
 
     def tracklet_ids(self, video_id: int) -> np.ndarray:
-        """Ids of the tracklets of one video."""
-        rows = self.execute("SELECT id FROM tracklets WHERE video_id = ?", (video_id,)).fetchall()
+        """Ids of the tracklets of one video, by start time."""
+        rows = self.execute("SELECT id FROM tracklets WHERE video_id = ? ORDER BY start_s, id", (int(video_id),))
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def info_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """``(indexed videos with their tracklet counts, failed videos)`` as ``info()`` lists them."""
-        videos = [
-            {"id": r[0], "path": r[1], "name": r[2], "camera": r[3], "tracklets": r[4], "indexed_at": r[5],
-             "content_hash": r[6]}
-            for r in self.execute(
-                "SELECT v.id, v.path, v.name, v.camera, COUNT(t.id), v.indexed_at, v.content_hash "
-                "FROM videos v LEFT JOIN tracklets t ON t.video_id = v.id WHERE v.status = 'indexed' "
-                "GROUP BY v.id ORDER BY v.id")
-        ]
-        failed = [{"path": r[0], "error": r[1], "failed_at": r[2]} for r in self.execute(
-            "SELECT path, error, indexed_at FROM videos WHERE status = 'failed' ORDER BY id")]
-        return videos, failed
+    def thumb_path(self, tracklet_id: int) -> str | None:
+        """The stored thumbnail path (relative to the gallery) of a tracklet; None if none or no such id."""
+        row = self.execute("SELECT thumb_path FROM tracklets WHERE id = ?", (int(tracklet_id),)).fetchone()
+        return None if row is None or not row[0] else str(row[0])
 
     # -- tracklets ---------------------------------------------------------------------------
     def hit_rows(self, ids: Sequence[int]) -> dict[int, tuple]:
         """Rows selected with :data:`~csip_reid.gallery.schema.HIT_COLUMNS`, by tracklet id."""
-        wanted = sorted({int(i) for i in ids})
-        rows: dict[int, tuple] = {}
-        for s in range(0, len(wanted), _SQL_CHUNK):
-            chunk = wanted[s : s + _SQL_CHUNK]
-            sql = (f"SELECT {self._cols(HIT_COLUMNS)} FROM tracklets t JOIN videos v ON v.id = t.video_id "
-                   f"WHERE t.id IN ({','.join('?' * len(chunk))})")
-            rows.update({r[0]: r for r in self.execute(sql, chunk)})
-        return rows
+        sql = (f"SELECT {self._cols(HIT_COLUMNS)} FROM tracklets t JOIN videos v ON v.id = t.video_id "
+               "WHERE t.id IN ({ids})")
+        return {r[0]: r for r in self.rows_in(sql, sorted({int(i) for i in ids}))}
 
     def record(self, tracklet_id: int) -> GalleryRecord | None:
         """One stored tracklet with its arrays and extra vectors; None if there is no such id."""
@@ -383,11 +372,7 @@ class Database:
     def extra_vectors(self, ids: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
         """The ``vectors`` table rows of the given tracklets: ``{id: {space: vector}}``."""
         out: dict[int, dict[str, np.ndarray]] = {}
-        for s in range(0, len(ids), _SQL_CHUNK):
-            chunk = list(ids[s : s + _SQL_CHUNK])
-            for tid, space, vec in self.execute(
-                f"SELECT tracklet_id, space, vec FROM vectors WHERE tracklet_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out.setdefault(tid, {})[space] = from_blob(vec, np.float32)
+        sql = "SELECT tracklet_id, space, vec FROM vectors WHERE tracklet_id IN ({ids})"
+        for tid, space, vec in self.rows_in(sql, ids):
+            out.setdefault(tid, {})[space] = from_blob(vec, np.float32)
         return out

@@ -17,17 +17,20 @@ encoder, in the ``vectors`` table).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery.schema import Hit
 
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
+
 SPACE = "skeleton"
 
 
-def _hits_for(gallery: Any, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
+def _hits_for(gallery: Gallery, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
     """Hit objects for the given tracklet ids, in the given order, with the given scores."""
     hits = []
     for rank, (tid, sc) in enumerate(zip(ids, scores), start=1):
@@ -39,7 +42,7 @@ def _hits_for(gallery: Any, ids: np.ndarray, scores: np.ndarray) -> list[Hit]:
     return hits
 
 
-def search_fused(gallery: Any, appearance: np.ndarray, skeleton: np.ndarray, k: int = 10,
+def search_fused(gallery: Gallery, appearance: np.ndarray, skeleton: np.ndarray, k: int = 10,
                  mode: str = "fused", weight: float = 0.5) -> list[Any]:
     """Rank gallery tracklets for one query by skeleton or fused similarity (see module docstring)."""
     ids, vecs = gallery.vectors(SPACE)

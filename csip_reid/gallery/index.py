@@ -35,92 +35,21 @@ commit point, so a crash at any moment leaves either the old or the new index, n
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from csip_reid.core.walltime import now_iso
 from csip_reid.gallery import compressed as cz
+from csip_reid.gallery.files import SIDECAR, fsync_file, read_json, write_json_atomic
+from csip_reid.gallery.kinds import KINDS, MIN_IVF_VECTORS, IndexPolicy, kind
 
-SIDECAR = "index.json"
+__all__ = ["SIDECAR", "IndexPolicy", "VectorIndex"]
 _NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512)
-#: Below this many vectors an IVF index is pointless (and k-means has too little data).
-MIN_IVF_VECTORS = 256
-
-
-@dataclass
-class IndexPolicy:
-    """When and how the gallery switches from exact to approximate search.
-
-    Attributes:
-        exact_max: Largest gallery searched exactly; None = ``50_000 * 512 // dim``.
-        nlist_factor: IVF lists per ``sqrt(N)``.
-        train_per_list: Training vectors per IVF list (k-means sample size).
-        recall_target: Leave-one-out recall@10 the tuned ``nprobe`` must reach.
-        tune_queries: Number of stored vectors used as queries when tuning ``nprobe``.
-        retrain_growth: Re-train the IVF index when the gallery has grown by this factor.
-        use_gpu: Search on GPU when FAISS sees one (faiss-gpu build).
-        seed: Seed of the training sample and tuning queries.
-        compressed_max: Above this many vectors the index is compressed; None = ``2_000_000 * 512 // dim``.
-        compressed: The compressed kind, ``ivfsq8`` or ``ivfpq`` (see :mod:`csip_reid.gallery.compressed`).
-        on_disk: Keep a compressed index's inverted lists in a memory-mapped file.
-    """
-
-    exact_max: int | None = None
-    nlist_factor: float = 2.0
-    train_per_list: int = 50
-    recall_target: float = 0.97
-    tune_queries: int = 100
-    retrain_growth: float = 4.0
-    use_gpu: bool = True
-    seed: int = 0
-    compressed_max: int | None = None
-    compressed: str = "ivfsq8"
-    on_disk: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """The policy's fields; the compressed-index ones only when set (manifests keep the 0.1 keys)."""
-        d = asdict(self)
-        for k, default in (("compressed_max", None), ("compressed", "ivfsq8"), ("on_disk", False)):
-            if d[k] == default:
-                del d[k]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> IndexPolicy:
-        """Policy from a dict (unknown keys are ignored: manifests of other versions)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def exact_limit(self, dim: int) -> int:
-        """Number of vectors up to which search stays exact."""
-        if self.exact_max is not None:
-            return self.exact_max
-        return max(1000, 50_000 * 512 // max(dim, 1))
-
-    def use_ivf(self, n: int, dim: int) -> bool:
-        """Whether ``n`` vectors get the approximate index (never below :data:`MIN_IVF_VECTORS`)."""
-        return n >= max(self.exact_limit(dim), MIN_IVF_VECTORS)
-
-    def compressed_limit(self, dim: int) -> int:
-        """Number of vectors above which the IVF lists hold compressed codes."""
-        if self.compressed_max is not None:
-            return self.compressed_max
-        return 2_000_000 * 512 // max(dim, 1)
-
-    def ivf_kind(self, n: int, dim: int) -> str:
-        """The IVF kind for ``n`` vectors: ``ivf`` or the compressed kind."""
-        return self.compressed if n > self.compressed_limit(dim) else "ivf"
-
-    def nlist_for(self, n: int) -> int:
-        """IVF list count for ``n`` vectors (enough training points per list guaranteed)."""
-        return int(max(1, min(round(self.nlist_factor * n**0.5), n // 40)))
 
 
 def _as_ids(ids: np.ndarray) -> np.ndarray:
@@ -163,7 +92,7 @@ class VectorIndex:
         self.tuned_recall = tuned_recall
         self.use_gpu = use_gpu and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0
         self._gpu_index: faiss.Index | None = None
-        if kind in cz.IVF_KINDS:
+        if KINDS[kind].needs_training:
             faiss.extract_index_ivf(index).nprobe = nprobe
         self.directory: Path | None = None  # set for on-disk lists: where the sidecar lives
         self._dirty = False
@@ -172,19 +101,7 @@ class VectorIndex:
     @classmethod
     def empty(cls, dim: int, policy: IndexPolicy) -> VectorIndex:
         """An exact index with no vectors."""
-        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, use_gpu=policy.use_gpu)
-
-    @classmethod
-    def build(cls, ids: np.ndarray, vecs: np.ndarray, dim: int, policy: IndexPolicy,
-              directory: Path | None = None) -> VectorIndex:
-        """Build the index the policy asks for at this size (exact, or trained + tuned IVF).
-
-        ``directory`` (the gallery root) is where on-disk lists go when the policy asks for them.
-        Same index as :func:`csip_reid.gallery.rebuild.build_index` over the same vectors in this order.
-        """
-        from csip_reid.gallery.rebuild import ArraySource, build_index
-
-        return build_index(ArraySource(_as_ids(ids), _as_vecs(vecs, dim)), dim, policy, directory)
+        return cls(KINDS["flat"].factory(dim, 0), "flat", dim, use_gpu=policy.use_gpu)
 
     def tune(self, queries: np.ndarray, self_ids: np.ndarray, truth: np.ndarray, policy: IndexPolicy,
              k: int = 10) -> bool:
@@ -257,7 +174,7 @@ class VectorIndex:
 
     def wants_rebuild(self, n: int, policy: IndexPolicy) -> bool:
         """Whether a gallery of ``n`` vectors should get a new index under ``policy``."""
-        if self.kind == "flat":  # trained_size > 0: IVF was tried at that size and rejected
+        if not KINDS[self.kind].needs_training:  # trained_size > 0: IVF was tried at that size and rejected
             return policy.use_ivf(n, self.dim) and n > policy.retrain_growth * self.trained_size
         limit = max(policy.exact_limit(self.dim), MIN_IVF_VECTORS)
         return n > policy.retrain_growth * self.trained_size or n < limit // 2 or not self.follows(policy)
@@ -270,7 +187,7 @@ class VectorIndex:
         """
         on_disk = cz.lists_file(self.index) is not None
         return (self.kind == policy.ivf_kind(self.trained_size, self.dim)
-                and on_disk == (policy.on_disk and self.kind != "ivf"))
+                and on_disk == policy.lists_on_disk(self.kind))
 
     def describe(self) -> dict[str, Any]:
         """Kind and parameters (JSON-friendly).
@@ -295,7 +212,7 @@ class VectorIndex:
         if exclude_ids is None or not len(exclude_ids):
             return self._search_index().search(queries, k)
         sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(_as_ids(exclude_ids)))
-        if self.kind in cz.IVF_KINDS:
+        if KINDS[self.kind].needs_training:
             params: faiss.SearchParameters = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
         else:
             params = faiss.SearchParameters(sel=sel)
@@ -322,11 +239,11 @@ class VectorIndex:
         name = f"index-{int(state.get('generation', 0)):08d}-{secrets.token_hex(4)}.faiss"
         tmp = directory / f"{name}.tmp"
         faiss.write_index(self.index, str(tmp))
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, directory / name)
         lists = cz.lists_file(self.index)
         sidecar = {**self.describe(), **state, "file": name,
-                   "saved_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                   "saved_at": now_iso()}
         if lists:  # only on-disk lists add keys: the sidecar of other indexes keeps its 0.1 format
             sidecar.update(lists_file=lists, lists_dirty=False)
         write_json_atomic(directory / SIDECAR, sidecar)
@@ -352,43 +269,15 @@ class VectorIndex:
                 index = cz.read_index(path)
             except RuntimeError:
                 return None
-            kind = sidecar.get("kind")
+            name = sidecar.get("kind")
             is_ivf = isinstance(index, faiss.IndexIVF)
-            if (index.d != dim or index.ntotal != sidecar.get("count")
-                    or kind not in ("flat", *cz.IVF_KINDS) or is_ivf != (kind in cz.IVF_KINDS)):
+            if (index.d != dim or index.ntotal != sidecar.get("count") or name not in KINDS
+                    or is_ivf != kind(name).needs_training):
                 return None
-            out = cls(index, kind, dim, nlist=int(sidecar.get("nlist") or 0),
+            out = cls(index, name, dim, nlist=int(sidecar.get("nlist") or 0),
                       nprobe=int(sidecar.get("nprobe") or 0),
                       trained_size=int(sidecar.get("trained_size") or 0),
                       tuned_recall=sidecar.get("tuned_recall"), use_gpu=policy.use_gpu)
             out.directory = directory if cz.lists_file(index) else None
             return out, sidecar
         return None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file in the same folder, fsync it, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None if it is missing or not a JSON object."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None

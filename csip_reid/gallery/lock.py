@@ -12,10 +12,10 @@ import fcntl
 import os
 import socket
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from csip_reid.core.errors import GalleryError
+from csip_reid.core.walltime import now_iso
 
 
 class WriterLock:
@@ -66,7 +66,7 @@ class WriterLock:
                         f"({self.holder()}); wait for it to finish or use another --gallery"
                     ) from None
                 time.sleep(poll)
-        started = datetime.now(UTC).isoformat(timespec="seconds")
+        started = now_iso()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}\nhost {socket.gethostname()}\nsince {started}\n".encode(), 0)
         self._fd = fd

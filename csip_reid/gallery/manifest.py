@@ -1,4 +1,4 @@
-"""The gallery directory's file names and its ``manifest.json``.
+"""The gallery's ``manifest.json``: format, schema version, embedder identity, index policy.
 
 The manifest records the format, the schema version, the embedder that made the vectors
 (``describe()`` plus fingerprint) and their dimension, and the index policy. It is written last
@@ -8,26 +8,14 @@ refreshed after every write. See :mod:`csip_reid.gallery.store` for the whole la
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from csip_reid.core.errors import GalleryError
-from csip_reid.gallery.index import IndexPolicy, read_json, write_json_atomic
+from csip_reid.core.walltime import now_iso
+from csip_reid.gallery.files import DATABASE, MANIFEST, OWN_ENTRIES, read_json, write_json_atomic
+from csip_reid.gallery.kinds import IndexPolicy
 from csip_reid.gallery.schema import FORMAT, SCHEMA_VERSION
-
-MANIFEST = "manifest.json"
-DATABASE = "gallery.db"
-LOCK = "write.lock"
-THUMBS = "thumbs"
-#: Entries a gallery folder may hold before it is created (a crashed creation leaves these).
-OWN_ENTRIES = frozenset({MANIFEST, DATABASE, f"{DATABASE}-wal", f"{DATABASE}-shm", f"{DATABASE}-journal",
-                         THUMBS, LOCK})
-
-
-def now_iso() -> str:
-    """Current UTC time, ISO 8601 to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def embedder_info(embedder: Any) -> dict[str, Any]:
@@ -69,6 +57,23 @@ def new_manifest(embedder_info: dict[str, Any], policy: IndexPolicy) -> dict[str
         "created": now_iso(),
         "updated": now_iso(),
     }
+
+
+def check_new_folder(root: Path) -> None:
+    """Refuse to create a gallery in ``root`` unless it is new, empty, or left by a crashed creation.
+
+    Raises:
+        GalleryError: ``root`` is a gallery already, a file, or a folder with other content.
+    """
+    if (root / MANIFEST).is_file():
+        raise GalleryError(f"{root} is already a gallery; open it or choose another --gallery")
+    if root.exists() and not root.is_dir():
+        raise GalleryError(f"cannot create gallery {root}: it is a file")
+    if root.is_dir():
+        foreign = sorted(p.name for p in root.iterdir() if p.name not in OWN_ENTRIES)
+        if foreign:
+            raise GalleryError(f"cannot create gallery in {root}: the folder is not empty "
+                               f"({', '.join(foreign[:3])}...); choose an empty or new folder")
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ can be rerun:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -23,6 +24,7 @@ import cv2
 from tqdm import tqdm
 
 from csip_reid.gallery.store import Gallery
+from csip_reid.gallery.videos import VideoRecord
 
 
 def _source_info(g: Gallery) -> dict[str, Any]:
@@ -56,14 +58,14 @@ def merge_galleries(dest: str | Path, sources: list[str | Path], progress: bool 
             s.close()
 
 
-def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool = False,
+def merge_video(dst: Gallery, src: Gallery, video: VideoRecord, replace: bool = False,
                 start_time: str | None | EllipsisType = ...) -> tuple[str, int]:
-    """Copy one indexed video of ``src`` (a row of ``src.indexed_videos()``) into ``dst`` atomically.
+    """Copy one indexed video of ``src`` (one of ``src.indexed_videos()``) into ``dst`` atomically.
 
     Args:
         dst: Destination gallery (written).
         src: Source gallery (read only).
-        video: The video's stored facts, as :meth:`Gallery.indexed_videos` lists them.
+        video: The video's stored facts, as :meth:`Gallery.indexed_videos` lists them (not changed).
         replace: Copy even if ``dst`` holds this content or other content at this path (the copy
             replaces it in the same transaction), as ``reid index --force`` does.
         start_time: The video's wall-clock start in ``dst`` (ISO 8601 or None); default: the
@@ -73,9 +75,9 @@ def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool
         ``(outcome, tracklets copied)``; outcome is ``"added"``, ``"skipped"`` (the destination
         already holds this content) or ``"conflict"`` (it holds other content at this path).
     """
-    path = video["path"]
+    path = video.path
     if not replace:
-        if dst.is_indexed(video["content_hash"]):
+        if dst.is_indexed(video.content_hash):
             return "skipped", 0
         if dst.indexed_hash_at(path) is not None:
             return "conflict", 0
@@ -86,10 +88,7 @@ def merge_video(dst: Gallery, src: Gallery, video: dict[str, Any], replace: bool
         if rec.thumbnail and Path(rec.thumbnail).is_file():
             t.thumbnail = cv2.imread(rec.thumbnail)
         items.append(t)
-    dst.add_video(path, video["content_hash"], video["camera"], items, fps=video["fps"],
-                  num_frames=video["num_frames"], width=video["width"], height=video["height"],
-                  stats=video["stats"],
-                  start_time=video.get("start_time") if start_time is ... else start_time)
+    dst.add_video(video if start_time is ... else dataclasses.replace(video, start_time=start_time), items)
     return "added", len(items)
 
 
@@ -103,7 +102,7 @@ def _copy_all(dst: Gallery, srcs: list[Gallery], progress: bool) -> dict[str, An
             if outcome == "skipped":
                 skipped += 1
             elif outcome == "conflict":
-                conflicts.append(video["path"])
+                conflicts.append(video.path)
             else:
                 added += 1
                 tracklets += n

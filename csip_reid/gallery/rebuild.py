@@ -1,20 +1,22 @@
 """Building a gallery index from a source of vectors read in chunks: bounded memory at any size.
 
-:func:`build_index` is the one implementation behind :meth:`VectorIndex.build
-<csip_reid.gallery.index.VectorIndex.build>` (vectors already in memory, :class:`ArraySource`) and
-the rebuild of a gallery from SQLite (:class:`DatabaseSource`). It never holds more than one chunk
-of the source at a time, besides what the index it builds holds itself:
+:func:`build_index` is the one implementation behind :func:`build_in_memory` (vectors already in
+memory, :class:`ArraySource`) and the rebuild of a gallery from SQLite (:class:`DatabaseSource`).
+It never holds more than one chunk of the source at a time, besides what the index it builds
+holds itself:
 
 * exact (``flat``): the vectors are added chunk by chunk (the flat index holds them all: it is
   only chosen below the exact limit);
-* IVF / compressed: the training sample (``nlist * train_per_list`` vectors, at least 10,000 for
-  ``ivfpq``) and the ``tune_queries`` tuning queries are read by position, the index is trained,
-  then one pass over the chunks adds them and computes the tuning ground truth (exact top-k per
-  query, merged chunk by chunk). At 100M x 512 with the default policy that is a 1M-vector
-  sample (2 GB) and 100k-row chunks (200 MB) instead of one 200 GB array.
-* The IVF-Flat fallback to exact search (the data is too weakly clustered for the recall target)
-  streams the source a second time into a flat index. It only happens for ``ivf``, chosen below
-  :meth:`IndexPolicy.compressed_limit <csip_reid.gallery.index.IndexPolicy.compressed_limit>`,
+* IVF / compressed: the training sample (``nlist * train_per_list`` vectors, at least the kind's
+  ``min_train``, 10,000 for ``ivfpq``) and the ``tune_queries`` tuning queries are read by
+  position, the index is trained, then one pass over the chunks adds them and computes the
+  tuning ground truth (exact top-k per query, merged chunk by chunk). At 100M x 512 with the
+  default policy that is a 1M-vector sample (2 GB) and 100k-row chunks (200 MB) instead of one
+  200 GB array.
+* The fallback to exact search (the data is too weakly clustered for the recall target) streams
+  the source a second time into a flat index. It only happens for kinds that fall back
+  (``falls_back_to_exact`` in :data:`~csip_reid.gallery.kinds.KINDS`: ``ivf``), chosen below
+  :meth:`IndexPolicy.compressed_limit <csip_reid.gallery.kinds.IndexPolicy.compressed_limit>`,
   i.e. at sizes whose float32 vectors fit in memory by construction; compressed kinds keep their
   best ``nprobe`` instead.
 
@@ -34,7 +36,8 @@ import numpy as np
 
 from csip_reid.gallery import compressed as cz
 from csip_reid.gallery.database import Database
-from csip_reid.gallery.index import IndexPolicy, VectorIndex
+from csip_reid.gallery.index import VectorIndex
+from csip_reid.gallery.kinds import KINDS, IndexPolicy
 
 #: Rows per chunk when a gallery's index is rebuilt from SQLite.
 REBUILD_CHUNK = 100_000
@@ -57,7 +60,7 @@ class VectorSource(Protocol):
 
 
 class ArraySource:
-    """Vectors already in memory (``VectorIndex.build``)."""
+    """Vectors already in memory (:func:`build_in_memory`)."""
 
     def __init__(self, ids: np.ndarray, vecs: np.ndarray, chunk: int = REBUILD_CHUNK) -> None:
         self.ids, self.vecs, self.chunk = ids, vecs, chunk
@@ -164,24 +167,36 @@ def build_index(source: VectorSource, dim: int, policy: IndexPolicy, directory: 
     if not policy.use_ivf(n, dim):
         return _fill(VectorIndex.empty(dim, policy), source)
     nlist = policy.nlist_for(n)
-    kind = policy.ivf_kind(n, dim)
+    kind = KINDS[policy.ivf_kind(n, dim)]
     rng = np.random.default_rng(policy.seed)
-    sample = min(n, max(nlist * policy.train_per_list, 10_000 if kind == "ivfpq" else 0))
+    sample = min(n, max(nlist * policy.train_per_list, kind.min_train))
     train_at = np.arange(n) if sample == n else np.sort(rng.choice(n, sample, replace=False))
     self_ids, queries = source.rows_at(rng.choice(n, min(policy.tune_queries, n), replace=False))
     queries = np.ascontiguousarray(queries, np.float32)
-    ivf = cz.new_ivf(kind, dim, nlist)
+    ivf = cz.new_ivf(kind.name, dim, nlist)
     ivf.train(np.ascontiguousarray(source.rows_at(train_at)[1], np.float32))
-    if kind != "ivf" and policy.on_disk and directory is not None:
+    if policy.lists_on_disk(kind.name) and directory is not None:
         cz.move_lists_to_disk(ivf, directory)
     knn = StreamedKnn(queries, k + 1)
     for ids, vecs in source.chunks():
         cz.add_in_chunks(ivf, ids, vecs)
         knn.update(ids, vecs)
-    out = VectorIndex(ivf, kind, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
+    out = VectorIndex(ivf, kind.name, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
     out.directory = directory if cz.lists_file(ivf) else None
-    if out.tune(queries, self_ids, knn.ids, policy, k) or kind != "ivf":
+    if out.tune(queries, self_ids, knn.ids, policy, k) or not kind.falls_back_to_exact:
         return out
-    exact = VectorIndex(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", dim, nlist=out.nlist,
+    exact = VectorIndex(KINDS["flat"].factory(dim, 0), "flat", dim, nlist=out.nlist,
                         nprobe=out.nprobe, trained_size=n, tuned_recall=out.tuned_recall, use_gpu=policy.use_gpu)
     return _fill(exact, source)
+
+
+def build_in_memory(ids: np.ndarray, vecs: np.ndarray, dim: int, policy: IndexPolicy,
+                    directory: Path | None = None) -> VectorIndex:
+    """Build the index the policy asks for at this size over vectors already in memory.
+
+    ``directory`` (a gallery root) is where on-disk lists go when the policy asks for them. The
+    same index as a rebuild from SQLite over the same vectors in this order.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32).reshape(-1, dim)
+    return build_index(ArraySource(ids, vecs), dim, policy, directory)

@@ -11,7 +11,6 @@ import html
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from csip_reid.core import __version__
+from csip_reid.core.walltime import now_iso
 from csip_reid.gallery.schema import Hit
 from csip_reid.gallery.thumbs import encode_jpeg
 
@@ -115,7 +115,7 @@ def render_report(query: Mapping[str, Any], hits: Sequence[Hit | Mapping[str, An
     """The report as an HTML string (see :func:`write_report`)."""
     q = dict(query)
     q_image = q.pop("thumbnail", None)
-    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    generated = now_iso()
     meta = f"generated {generated} by csip-reid {__version__}"
     parts = [
         "<!DOCTYPE html>",

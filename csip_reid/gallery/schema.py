@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.walltime import offset_time as wall_time
 
 FORMAT = "csip-reid/gallery"
 SCHEMA_VERSION = 2
@@ -131,22 +131,8 @@ RECORD_COLUMNS = (
 )
 HIT_COLUMNS = (
     "t.id, v.path, v.name, t.camera, t.track_id, t.start_frame, t.end_frame, t.start_s, t.end_s, "
-    "t.thumb_path, {start_time}"
+    "t.thumb_path, {start_time}, t.video_id"
 )
-
-
-def wall_time(start_time: str | None, offset_s: float) -> str | None:
-    """``start_time`` (ISO 8601) plus ``offset_s`` seconds, as ISO 8601 UTC; None if unknown."""
-    if not start_time:
-        return None
-    try:
-        t0 = datetime.fromisoformat(start_time)
-    except ValueError:
-        return None
-    if t0.tzinfo is None:
-        t0 = t0.replace(tzinfo=UTC)
-    t = t0.astimezone(UTC) + timedelta(seconds=float(offset_s))
-    return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds")
 
 
 def to_blob(a: np.ndarray | None, dtype: type | np.dtype) -> bytes | None:
@@ -213,6 +199,7 @@ class Hit:
         thumbnail: Absolute path of the thumbnail JPEG, or None.
         start_time: Wall-clock start (ISO 8601 UTC) when the video's start time is known.
         end_time: Wall-clock end, likewise.
+        video_id: Gallery id of the source video (None only for a hit not read from a gallery).
     """
 
     rank: int
@@ -229,9 +216,10 @@ class Hit:
     thumbnail: str | None
     start_time: str | None = None
     end_time: str | None = None
+    video_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict with the documented result keys."""
+        """JSON-friendly dict with the documented result keys (``reid query --json``; no ``video_id``)."""
         return {
             "rank": self.rank,
             "score": round(float(self.score), 6),
@@ -355,13 +343,13 @@ def record_from_row(row: tuple, thumb_root: str) -> GalleryRecord:
         skeleton=from_blob(skel, np.float32, (17, 3)),
         skeleton_format=skel_fmt,
         thumbnail=f"{thumb_root}/{thumb}" if thumb else None,
-        extra=_json_object(extra),
+        extra=json_object(extra),
         start_time=wall_time(video_start, s0),
         end_time=wall_time(video_start, s1),
     )
 
 
-def _json_object(text: str | None) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
     """An ``extra_json`` value as a dict (anything else that old galleries hold: empty)."""
     try:
         value = json.loads(text or "{}")
@@ -372,7 +360,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 def hit_from_row(row: tuple, rank: int, score: float, thumb_root: str) -> Hit:
     """Build a :class:`Hit` from a row selected with :data:`HIT_COLUMNS`."""
-    tid, path, name, camera, track_id, f0, f1, s0, s1, thumb, video_start = row
+    tid, path, name, camera, track_id, f0, f1, s0, s1, thumb, video_start, vid = row
     return Hit(
         rank=rank,
         score=float(score),
@@ -388,4 +376,5 @@ def hit_from_row(row: tuple, rank: int, score: float, thumb_root: str) -> Hit:
         thumbnail=f"{thumb_root}/{thumb}" if thumb else None,
         start_time=wall_time(video_start, s0),
         end_time=wall_time(video_start, s1),
+        video_id=int(vid),
     )

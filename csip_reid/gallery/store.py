@@ -16,19 +16,24 @@ written to, or searched after another process wrote: missing vectors are added f
 removed ones dropped, an unreadable index rebuilt. Thumbnail folders orphaned by a crash are
 deleted by the next writer.
 
-:class:`Gallery` is a facade over three parts, one of each per open gallery:
+:class:`Gallery` is a facade over four parts, one of each per open gallery:
 
 * :class:`~csip_reid.gallery.database.Database`: the SQLite connection and every read;
 * :class:`~csip_reid.gallery.sync.IndexSync`: the FAISS index, kept in line with SQLite (readers
   use it to search, the writer tells it about each write);
-* :class:`~csip_reid.gallery.writer.Writer`: the writer lock and every write.
+* :class:`~csip_reid.gallery.writer.Writer`: the writer lock and every write (taken for a whole
+  run with :meth:`Gallery.take_writer`);
+* :class:`~csip_reid.gallery.identities.IdentityTables`: the people found across videos and the
+  user's labels (:attr:`Gallery.identities`).
+
+No SQL runs outside this package: readers get typed records (:class:`VideoRecord`,
+:class:`StoredVideo`, :class:`~csip_reid.gallery.schema.GalleryRecord`, :class:`Hit`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +41,14 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.core.walltime import parse_time
 from csip_reid.gallery.database import Database
-from csip_reid.gallery.index import IndexPolicy, VectorIndex
+from csip_reid.gallery.files import LOCK, MANIFEST, THUMBS
+from csip_reid.gallery.identities import IdentityTables
+from csip_reid.gallery.index import VectorIndex
+from csip_reid.gallery.kinds import IndexPolicy
 from csip_reid.gallery.lock import WriterLock
 from csip_reid.gallery.manifest import (
-    LOCK,
-    MANIFEST,
-    OWN_ENTRIES,
-    THUMBS,
+    check_new_folder,
     describe_embedder,
     embedder_identity,
     embedder_info,
@@ -54,9 +58,10 @@ from csip_reid.gallery.manifest import (
 )
 from csip_reid.gallery.schema import FORMAT, GalleryRecord, Hit, hit_from_row
 from csip_reid.gallery.sync import IndexSync
+from csip_reid.gallery.videos import StoredVideo, VideoRecord
 from csip_reid.gallery.writer import Writer
 
-__all__ = ["Gallery", "embedder_info"]
+__all__ = ["Gallery", "StoredVideo", "VideoRecord", "embedder_info"]
 
 
 class Gallery:
@@ -77,6 +82,7 @@ class Gallery:
         fingerprint: Fingerprint of the embedder the gallery was built with.
         dim: Dimension of its vectors.
         lock: The writer lock.
+        identities: The identity and label tables (:mod:`csip_reid.identity` reads and writes them).
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], policy: IndexPolicy | None = None,
@@ -91,6 +97,7 @@ class Gallery:
         self._db = Database(root, self.dim)
         self._sync = IndexSync(root, self._db, self.policy, self.lock)
         self._writer = Writer(root, self._db, self._sync, self.lock, manifest, self.fingerprint, lock_timeout)
+        self.identities = IdentityTables(self._db, self._writer)
         self._sync.sync()
 
     # -- opening -----------------------------------------------------------------------------
@@ -114,15 +121,7 @@ class Gallery:
         """
         root = Path(root).expanduser().absolute()
         embedder_identity(embedder_info)
-        if cls.is_gallery(root):
-            raise GalleryError(f"{root} is already a gallery; open it or choose another --gallery")
-        if root.exists() and not root.is_dir():
-            raise GalleryError(f"cannot create gallery {root}: it is a file")
-        if root.is_dir():
-            foreign = sorted(p.name for p in root.iterdir() if p.name not in OWN_ENTRIES)
-            if foreign:
-                raise GalleryError(f"cannot create gallery in {root}: the folder is not empty "
-                                   f"({', '.join(foreign[:3])}...); choose an empty or new folder")
+        check_new_folder(root)
         (root / THUMBS).mkdir(parents=True, exist_ok=True)
         Database.initialise(root)
         policy = kwargs["policy"] = kwargs.get("policy") or IndexPolicy()
@@ -191,9 +190,13 @@ class Gallery:
         return self._db.count()
 
     @property
-    def db(self) -> sqlite3.Connection | None:
-        """The raw SQLite connection (None once closed); prefer the methods of this class."""
-        return self._db.conn
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._db.closed
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A block in which every read sees the same committed state (one SQLite read snapshot)."""
+        return self._db.snapshot()
 
     @property
     def embedder(self) -> dict[str, Any]:
@@ -214,9 +217,26 @@ class Gallery:
         """Content hash of the indexed video stored under ``path`` (as given); None if none is."""
         return self._db.indexed_hash_at(str(path))
 
-    def indexed_videos(self) -> list[dict[str, Any]]:
-        """The indexed videos with their stored facts (path, content hash, camera, fps, size, stats)."""
-        return self._db.indexed_videos()
+    def indexed_videos(self) -> list[VideoRecord]:
+        """The indexed videos as :meth:`add_video` takes them (to copy them into another gallery), by id."""
+        return [v.record() for v in self._db.videos() if v.status == "indexed"]
+
+    def videos(self) -> list[StoredVideo]:
+        """Every video, indexed and failed, with its tracklets' count and span, by id."""
+        return self._db.videos()
+
+    def video(self, video: str | int | Path) -> StoredVideo:
+        """One video by path, file name or id (GalleryError: none, or a file name several videos have)."""
+        return self._db.videos(self._db.require_video(video)[0])[0]
+
+    def tracklet_ids(self, video: str | int | Path) -> list[int]:
+        """Ids of a video's tracklets by start time (the video as :meth:`video` takes it)."""
+        return [int(i) for i in self._db.tracklet_ids(self._db.require_video(video)[0])]
+
+    def thumbnail(self, tracklet_id: int) -> Path | None:
+        """The thumbnail file of a tracklet (None: it has none, or there is no such tracklet)."""
+        rel = self._db.thumb_path(tracklet_id)
+        return None if rel is None else self.root / rel
 
     def search(self, queries: np.ndarray, k: int = 10,
                exclude_video: str | int | Path | None = None) -> list[list[Hit]]:
@@ -285,7 +305,12 @@ class Gallery:
 
     def info(self) -> dict[str, Any]:
         """Counts, embedder, index type and size on disk, plus the indexed and failed videos."""
-        videos, failed = self._db.info_rows()
+        stored = self._db.videos()
+        videos = [{"id": v.id, "path": v.path, "name": v.name, "camera": v.camera, "tracklets": v.tracklets,
+                   "indexed_at": v.indexed_at, "content_hash": v.content_hash}
+                  for v in stored if v.status == "indexed"]
+        failed = [{"path": v.path, "error": v.error, "failed_at": v.indexed_at}
+                  for v in stored if v.status == "failed"]
         size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
         return {
             "path": str(self.root),
@@ -307,35 +332,21 @@ class Gallery:
         }
 
     # -- writes ------------------------------------------------------------------------------
-    def add_video(
-        self,
-        path: str | Path,
-        content_hash: str,
-        camera: str,
-        tracklets: Sequence[Tracklet],
-        fps: float,
-        num_frames: int,
-        width: int,
-        height: int,
-        stats: dict[str, Any] | None = None,
-        start_time: str | None = None,
-    ) -> int:
+    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet]) -> int:
         """Store one indexed video and all its tracklets atomically; returns the video id.
 
         Thumbnails are written first, then the video row and every tracklet (embedding required)
         are inserted in one transaction: readers see all of the video's tracklets or none. Adding
         a path that is already in the gallery (indexed or failed) replaces it. Each tracklet's
         ``skeleton_embedding`` (if any) is stored as its ``"skeleton"`` vector and its
-        ``sample_stride`` in ``extra_json``; ``stats`` is stored as JSON (entries that do not
-        serialise are left out). ``start_time`` is the video's wall-clock start (ISO 8601); a
-        re-index without one keeps the stored start time.
+        ``sample_stride`` in ``extra_json``; the video's ``stats`` are stored as JSON (entries that
+        do not serialise are left out). A re-index without a ``start_time`` keeps the stored one.
 
         Raises:
             GalleryError: A tracklet has no embedding or one of the wrong size, or another
                 process is writing the gallery.
         """
-        return self._writer.add_video(path, content_hash, camera, tracklets, fps, num_frames, width, height,
-                                      stats, start_time)
+        return self._writer.add_video(video, tracklets)
 
     def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
         """Set the wall-clock start (ISO 8601, normalised to UTC; None clears it) of a video; returns its id.
@@ -343,33 +354,17 @@ class Gallery:
         Raises:
             GalleryError: No such video, an ambiguous name, or a time that is not ISO 8601.
         """
-        iso = None if start_time is None else parse_time(start_time)
-        return self._writer.set_video_time(video, iso)
+        return self._writer.set_video_time(video, start_time)
 
-    def videos(self) -> list[dict[str, Any]]:
-        """Every video: id, path, name, camera, fps, num_frames, width, height, status, error,
-        tracklets (count) and start_time (ISO 8601 or None)."""
-        return self._db.videos()
+    def take_writer(self) -> None:
+        """Take the writer lock now (else the first write takes it) and keep it until :meth:`close`.
 
-    @contextmanager
-    def write_transaction(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction under the writer lock (the gallery is migrated first if it is old).
+        For a run that must be the only writer from its start (the Ray driver: one per gallery).
 
-        Used by :mod:`csip_reid.identity` for its tables; rolls back on any error.
+        Raises:
+            GalleryError: Another process is writing the gallery.
         """
         self._writer.begin()
-        with self._db.transaction() as cur:
-            yield cur
-        self._writer.touch()
-
-    @property
-    def has_identities(self) -> bool:
-        """Whether the database has the identity tables (a gallery of schema 1 not yet written has not)."""
-        return self._db.has_identities
-
-    def read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        """Rows of one read-only statement (for :mod:`csip_reid.identity`)."""
-        return self._db.execute(sql, args).fetchall()
 
     def mark_failed(self, path: str | Path, error: str, content_hash: str | None = None) -> None:
         """Record that a video could not be indexed (listed by ``info()``).

@@ -17,7 +17,9 @@ import numpy as np
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery.compressed import LISTS_GLOB, lists_file, memory_bytes_per_vector
 from csip_reid.gallery.database import Database
-from csip_reid.gallery.index import SIDECAR, IndexPolicy, VectorIndex, read_json
+from csip_reid.gallery.files import SIDECAR, read_json
+from csip_reid.gallery.index import VectorIndex
+from csip_reid.gallery.kinds import IndexPolicy
 from csip_reid.gallery.lock import WriterLock
 from csip_reid.gallery.rebuild import REBUILD_CHUNK, DatabaseSource, build_index
 

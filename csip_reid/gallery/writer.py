@@ -18,14 +18,16 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.core.walltime import parse_time
+from csip_reid.core.walltime import now_iso, parse_time
 from csip_reid.gallery import thumbs
 from csip_reid.gallery.database import Database, norm_path
-from csip_reid.gallery.index import IndexPolicy
+from csip_reid.gallery.files import THUMBS
+from csip_reid.gallery.kinds import IndexPolicy
 from csip_reid.gallery.lock import WriterLock
-from csip_reid.gallery.manifest import THUMBS, now_iso, write_manifest
+from csip_reid.gallery.manifest import write_manifest
 from csip_reid.gallery.schema import SCHEMA_VERSION, from_blob, jsonable, to_blob, tracklet_extra
 from csip_reid.gallery.sync import IndexSync
+from csip_reid.gallery.videos import VideoRecord
 
 _TRACKLET_INSERT = (
     "INSERT INTO tracklets (video_id, camera, track_id, start_frame, end_frame, start_s, end_s, num_frames, "
@@ -65,22 +67,19 @@ class Writer:
         self.lock_timeout = lock_timeout
 
     # -- writes ------------------------------------------------------------------------------
-    def add_video(self, path: str | Path, content_hash: str, camera: str, tracklets: Sequence[Tracklet],
-                  fps: float, num_frames: int, width: int, height: int,
-                  stats: dict[str, Any] | None = None, start_time: str | None = None) -> int:
+    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet]) -> int:
         """Store one video and all its tracklets atomically (see ``Gallery.add_video``); returns its id."""
         self.begin()
-        key = norm_path(path)
-        if start_time is not None:
-            start_time = parse_time(start_time)  # stored as ISO 8601 UTC
+        key = norm_path(video.path)
+        start_time = None if video.start_time is None else parse_time(video.start_time)  # ISO 8601 UTC
         tracklets = list(tracklets)
         rows = [self._tracklet_row(t, key) for t in tracklets]
-        thumb_dir = f"{_slug(content_hash)}-{secrets.token_hex(4)}"
+        thumb_dir = f"{_slug(video.content_hash)}-{secrets.token_hex(4)}"
         folder = self.root / THUMBS / thumb_dir
         names = thumbs.write_thumbnails(folder, tracklets)
         if not any(names):
             thumbs.remove_folder(folder)
-        stats_json = json.dumps(jsonable(stats or {}))
+        stats_json = json.dumps(jsonable(video.stats or {}))
         try:
             with self.db.transaction() as cur:
                 if start_time is None:  # a re-index keeps the start time set before
@@ -91,8 +90,9 @@ class Writer:
                     "INSERT INTO videos (path, name, content_hash, camera, fps, num_frames, width, height, "
                     "status, indexed_at, embedder_fp, stats_json, thumb_dir, start_time) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?, ?, ?, ?)",
-                    (key, Path(key).name, content_hash, camera, float(fps), int(num_frames), int(width),
-                     int(height), now_iso(), self.fingerprint, stats_json,
+                    (key, Path(key).name, video.content_hash, video.camera, float(video.fps),
+                     int(video.num_frames), int(video.width), int(video.height), now_iso(), self.fingerprint,
+                     stats_json,
                      thumb_dir if any(names) else None, start_time),
                 )
                 video_id = int(cur.lastrowid)
@@ -128,24 +128,17 @@ class Writer:
         self._after_write(old, None, None)
 
     def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
-        """Set (or clear, with None) the wall-clock start of a video; returns its id.
-
-        Raises:
-            GalleryError: No such video, or the name matches several videos.
-        """
+        """Set (or clear, with None) the wall-clock start of a video (see ``Gallery.set_video_time``)."""
+        iso = None if start_time is None else parse_time(start_time)  # ISO 8601 UTC, as add_video stores it
         self.begin()
         vid = self.db.require_video(video)[0]
         with self.db.transaction() as cur:
-            cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (start_time, vid))
+            cur.execute("UPDATE videos SET start_time = ? WHERE id = ?", (iso, vid))
         self.touch()
         return int(vid)
 
     def remove_video(self, video: str | int | Path) -> int:
-        """Remove a video (by path, file name or id) and its tracklets; returns the tracklet count.
-
-        Raises:
-            GalleryError: No such video, or the name matches several videos.
-        """
+        """Remove a video and its tracklets; returns the tracklet count (see ``Gallery.remove_video``)."""
         self.begin()
         key = self.db.require_video(video)[1]
         with self.db.transaction() as cur:

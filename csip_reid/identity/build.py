@@ -9,7 +9,7 @@ the constraints; store, keeping identity ids stable.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from csip_reid.identity.graph import Searcher, choose_threshold, knn_edges
 from csip_reid.identity.labels import labels as read_labels
 from csip_reid.identity.labels import must_link_groups
 from csip_reid.identity.store import memberships, write_identities
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 
 def cluster_table(table: TrackletTable, app: np.ndarray, search: Searcher, *, threshold: float | None = None,
@@ -57,7 +60,7 @@ def cluster_table(table: TrackletTable, app: np.ndarray, search: Searcher, *, th
             "edges": len(edges), "merges": c.stats.merges, "refused": c.stats.refused, "seconds": times}
 
 
-def build_identities(gallery: Any, threshold: float | None = None, *, rate: float = 0.01, k: int = 10,
+def build_identities(gallery: Gallery, threshold: float | None = None, *, rate: float = 0.01, k: int = 10,
                      cameras: str | None = None, min_transition_s: float | None = None,
                      skeleton_weight: float = 0.5, rebuild: bool = False) -> dict[str, Any]:
     """Cluster every tracklet of an open gallery into identities and store them.

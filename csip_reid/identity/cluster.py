@@ -24,15 +24,24 @@ from csip_reid.identity.data import TrackletTable
 from csip_reid.identity.graph import Edges
 
 
+def _neighbour_sets(lo: np.ndarray, hi: np.ndarray) -> dict[int, set[int]]:
+    """Each node's neighbours, from undirected pairs."""
+    if not len(lo):
+        return {}
+    src, dst = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+    order = np.argsort(src, kind="stable")
+    src, dst = src[order], dst[order]
+    cuts = np.flatnonzero(np.diff(src)) + 1
+    starts = np.concatenate([[0], cuts])
+    return {int(src[a]): set(part.tolist()) for a, part in zip(starts.tolist(), np.split(dst, cuts), strict=True)
+            if len(part)}
+
+
 @dataclass
 class _Cluster:
     members: list[int]
-    video: np.ndarray
-    s0: np.ndarray
-    s1: np.ndarray
-    cam: np.ndarray
-    w0: np.ndarray
-    w1: np.ndarray
+    videos: set[int]  # the members' videos
+    timed: bool  # some member has a known wall-clock time
     confirmed: bool = False
     forbidden: set[int] = field(default_factory=set)  # rows a `not` label keeps out
 
@@ -65,10 +74,7 @@ class Clusterer:
         self.stats = ClusterStats()
 
     def _single(self, i: int) -> _Cluster:
-        t = self.t
-        sl = slice(i, i + 1)
-        return _Cluster([i], t.video[sl], t.start_s[sl], t.end_s[sl], t.camera[sl], t.wall_start[sl],
-                        t.wall_end[sl])
+        return _Cluster([i], {int(self.t.video[i])}, bool(np.isfinite(self.t.wall_start[i])))
 
     def root(self, i: int) -> int:
         while self.parent[i] != i:
@@ -87,15 +93,22 @@ class Clusterer:
             return True
         if y.forbidden and y.forbidden.intersection(x.members):
             return True
-        same = x.video[:, None] == y.video[None, :]
-        if same.any():
-            overlap = (x.s0[:, None] <= y.s1[None, :]) & (y.s0[None, :] <= x.s1[:, None])
+        shared = not x.videos.isdisjoint(y.videos)
+        if not shared and not (x.timed and y.timed):
+            return False  # the common case, decided without arrays
+        t = self.t
+        ix, iy = np.array(x.members), np.array(y.members)
+        same = t.video[ix][:, None] == t.video[iy][None, :]
+        if shared:
+            s0x, s1x, s0y, s1y = t.start_s[ix], t.end_s[ix], t.start_s[iy], t.end_s[iy]
+            overlap = (s0x[:, None] <= s1y[None, :]) & (s0y[None, :] <= s1x[:, None])
             if (same & overlap).any():
                 return True
-        kx, ky = np.isfinite(x.w0), np.isfinite(y.w0)
-        if kx.any() and ky.any():
-            sep = np.maximum(y.w0[None, ky] - x.w1[kx, None], x.w0[kx, None] - y.w1[None, ky])
-            need = self.gap[x.cam[kx][:, None], y.cam[ky][None, :]]
+        if x.timed and y.timed:
+            w0x, w1x, w0y, w1y = t.wall_start[ix], t.wall_end[ix], t.wall_start[iy], t.wall_end[iy]
+            kx, ky = np.isfinite(w0x), np.isfinite(w0y)
+            sep = np.maximum(w0y[None, ky] - w1x[kx, None], w0x[kx, None] - w1y[None, ky])
+            need = self.gap[t.camera[ix][kx][:, None], t.camera[iy][ky][None, :]]
             if ((sep < need) & ~same[np.ix_(kx, ky)]).any():
                 return True
         return False
@@ -113,8 +126,8 @@ class Clusterer:
         if len(x.members) < len(y.members):
             ra, rb, x, y = rb, ra, y, x
         x.members += y.members
-        for name in ("video", "s0", "s1", "cam", "w0", "w1"):
-            setattr(x, name, np.concatenate([getattr(x, name), getattr(y, name)]))
+        x.videos |= y.videos
+        x.timed = x.timed or y.timed
         x.confirmed = x.confirmed or y.confirmed
         x.forbidden |= y.forbidden
         self.parent[rb] = ra
@@ -142,19 +155,7 @@ class Clusterer:
         kept; the graph only says which clusters are candidates (those joined by an edge).
         """
         n = len(self.t)
-        sums = np.array(app, np.float32, copy=True)
-        count = np.ones(n, np.float64)
-        ksum = kcount = None
-        if skel is not None and weight > 0:
-            ksum = np.array(skel, np.float32, copy=True)
-            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
-        for root, c in self.clusters.items():  # seeded clusters: their members' sums
-            if len(c.members) > 1:
-                sums[root] = app[c.members].sum(0)
-                count[root] = len(c.members)
-                if ksum is not None:
-                    ksum[root] = skel[c.members].sum(0)
-                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+        sums, count, ksum, kcount = self._cluster_sums(app, skel if weight > 0 else None)
 
         def links(r: int, others: np.ndarray) -> np.ndarray:
             out = (sums[others] @ sums[r]) / (count[others] * count[r])
@@ -164,25 +165,24 @@ class Clusterer:
                 out = np.where(both, (1 - weight) * out + weight * ks, out)
             return out
 
-        nb: dict[int, set[int]] = {}
         roots = np.array([self.root(i) for i in range(n)], np.int64)
-        ra, rb = roots[edges.a], roots[edges.b]
-        keep = ra != rb
-        for a, b in zip(ra[keep].tolist(), rb[keep].tolist(), strict=True):
-            nb.setdefault(a, set()).add(b)
-            nb.setdefault(b, set()).add(a)
+        pa, pb, first = self._initial_links(edges, roots, sums, count, ksum, kcount, weight)
+        nb = _neighbour_sets(pa, pb)
         version = dict.fromkeys(self.clusters, 0)
+        # the first linkages never change, so they are read in sorted order from arrays; only the
+        # linkages of merged clusters go through a heap (the order is that of one heap holding all)
+        good = np.flatnonzero(first >= threshold)
+        good = good[np.lexsort((pb[good], pa[good], -first[good]))]
+        stream = list(zip((-first[good]).tolist(), pa[good].tolist(), pb[good].tolist(), strict=True))
+        stream.reverse()  # popped from the end
         heap: list[tuple[float, int, int, int, int]] = []
-        for a, others in nb.items():
-            o = np.array(sorted(x for x in others if x > a), np.int64)
-            if len(o):
-                for x, link in zip(o.tolist(), links(a, o).tolist(), strict=True):
-                    if link >= threshold:
-                        heap.append((-link, a, x, 0, 0))
-        heapq.heapify(heap)
         blocked: set[tuple[int, int]] = set()
-        while heap:
-            _, a, b, va, vb = heapq.heappop(heap)
+        while heap or stream:
+            if stream and (not heap or (*stream[-1], 0, 0) < heap[0]):
+                _, a, b = stream.pop()
+                va = vb = 0
+            else:
+                _, a, b, va, vb = heapq.heappop(heap)
             if a not in self.clusters or b not in self.clusters or version[a] != va or version[b] != vb:
                 continue
             if (a, b) in blocked:
@@ -197,20 +197,74 @@ class Clusterer:
             if ksum is not None:
                 ksum[r] += ksum[gone]
                 kcount[r] += kcount[gone]
-            mine = nb.setdefault(r, set()) | nb.pop(gone, set())
-            mine -= {r, gone}
-            for x in mine:
-                nb[x].discard(gone)
-                nb[x].add(r)
-            nb[r] = mine
+            theirs = nb.pop(gone, set())
+            for x in theirs:  # r's own neighbours already point at r
+                other = nb[x]
+                other.discard(gone)
+                other.add(r)
+            mine = nb.setdefault(r, set())
+            mine |= theirs
+            mine.discard(r)
+            mine.discard(gone)
             version[r] += 1
             if not mine:
                 continue
-            o = np.array(sorted(mine), np.int64)
-            for x, link in zip(o.tolist(), links(r, o).tolist(), strict=True):
+            o = np.fromiter(mine, np.int64, len(mine))
+            new = links(r, o)
+            up = new >= threshold  # only these can ever be popped: the rest need not enter the heap
+            for x, link in zip(o[up].tolist(), new[up].tolist(), strict=True):
                 lo, hi = (r, x) if r < x else (x, r)
-                if link >= threshold and (lo, hi) not in blocked:
+                if (lo, hi) not in blocked:
                     heapq.heappush(heap, (-link, lo, hi, version[lo], version[hi]))
+
+    def _cluster_sums(self, app: np.ndarray, skel: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Each cluster's sum of appearance vectors and member count at its root (and of skeleton
+        vectors, counting members that have one); a seeded cluster's sums cover all its members."""
+        sums = np.array(app, np.float32, copy=True)
+        count = np.ones(len(app), np.float64)
+        ksum = kcount = None
+        if skel is not None:
+            ksum = np.array(skel, np.float32, copy=True)
+            kcount = (np.abs(ksum).sum(1) > 0).astype(np.float64)
+        for root, c in self.clusters.items():
+            if len(c.members) > 1:
+                sums[root] = app[c.members].sum(0)
+                count[root] = len(c.members)
+                if ksum is not None:
+                    ksum[root] = skel[c.members].sum(0)
+                    kcount[root] = float((np.abs(skel[c.members]).sum(1) > 0).sum())
+        return sums, count, ksum, kcount
+
+    @staticmethod
+    def _initial_links(edges: Edges, roots: np.ndarray, sums: np.ndarray, count: np.ndarray,
+                       ksum: np.ndarray | None, kcount: np.ndarray | None, weight: float,
+                       chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lo, hi, link)``: the distinct cluster pairs the edges join (``lo < hi``) and their
+        average linkage, all at once; an edge between two unseeded tracklets is its own linkage."""
+        n = len(roots)
+        ra, rb = roots[edges.a], roots[edges.b]
+        keep = ra != rb
+        key = np.unique(np.minimum(ra[keep], rb[keep]) * n + np.maximum(ra[keep], rb[keep]))
+        lo, hi = key // n, key % n
+        link = np.empty(len(key), np.float64)
+        single = (count[lo] == 1) & (count[hi] == 1)
+        if single.any():  # both alone: the pair is one edge (edges are unique pairs of rows)
+            ekey = edges.a * n + edges.b
+            order = np.argsort(ekey, kind="stable")
+            at = order[np.searchsorted(ekey[order], key[single])]
+            link[single] = edges.sim[at]
+        rest = np.flatnonzero(~single)
+        for s in range(0, len(rest), chunk):
+            i = rest[s : s + chunk]
+            a, b = lo[i], hi[i]
+            out = np.einsum("ij,ij->i", sums[a], sums[b]) / (count[a] * count[b])
+            if ksum is not None:
+                both = (kcount[a] > 0) & (kcount[b] > 0)
+                ks = np.einsum("ij,ij->i", ksum[a], ksum[b]) / np.maximum(kcount[a] * kcount[b], 1.0)
+                out = np.where(both, (1 - weight) * out + weight * ks, out)
+            link[i] = out
+        return lo, hi, link
 
     def groups(self) -> list[list[int]]:
         """The clusters as sorted row lists, biggest first."""

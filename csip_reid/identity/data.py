@@ -1,7 +1,7 @@
 """What clustering reads from a gallery: per-tracklet facts, vectors, and the camera rules.
 
 Nothing here reads the big blobs except the vectors themselves; the facts (video, camera, in-file
-seconds, wall-clock start of the video) come from one SQL query.
+seconds, wall-clock start of the video) come from one read of the gallery's identity tables module.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csip_reid.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 
 @dataclass
@@ -68,12 +71,11 @@ class TrackletTable:
         return cls(ids, video, camera, list(names), s0, s1, w0, w1, {int(t): i for i, t in enumerate(ids)})
 
     @classmethod
-    def from_gallery(cls, gallery: Any) -> TrackletTable:
+    def from_gallery(cls, gallery: Gallery) -> TrackletTable:
         """Read the facts of every tracklet of an open gallery."""
-        start = "v.start_time" if gallery.has_identities else "NULL"
-        rows = gallery.read(f"SELECT t.id, t.video_id, t.camera, t.start_s, t.end_s, {start} FROM tracklets t "
-                            "JOIN videos v ON v.id = t.video_id ORDER BY t.id")
-        return cls.from_rows(rows)
+        f = gallery.identities.tracklet_facts()
+        return cls.from_rows(list(zip(f.ids.tolist(), f.video_ids.tolist(), f.cameras, f.start_s.tolist(),
+                                      f.end_s.tolist(), f.video_start, strict=True)))
 
 
 def _posix(iso: str) -> float:
@@ -150,7 +152,7 @@ class CameraRules:
         return {"overlap": self.overlap, "min_transition_s": self.min_transition_s, "transitions": self.transitions}
 
 
-def load_vectors(gallery: Any, table: TrackletTable, skeleton_weight: float) -> tuple[np.ndarray, np.ndarray | None]:
+def load_vectors(gallery: Gallery, table: TrackletTable, skeleton_weight: float) -> tuple[np.ndarray, np.ndarray | None]:
     """``(appearance (N, D), skeleton (N, D') or None)`` in the table's order, L2-normalised.
 
     The skeleton matrix is None when the gallery has no skeleton vectors or the weight is 0; rows

@@ -43,12 +43,15 @@ class Edges:
 
 
 def pair_similarity(app: np.ndarray, skel: np.ndarray | None, a: np.ndarray, b: np.ndarray,
-                    weight: float, chunk: int = 65536) -> np.ndarray:
-    """Fused similarity of row pairs ``(a[i], b[i])`` (appearance alone where a skeleton is missing)."""
+                    weight: float, chunk: int = 65536, app_sim: np.ndarray | None = None) -> np.ndarray:
+    """Fused similarity of row pairs ``(a[i], b[i])`` (appearance alone where a skeleton is missing).
+
+    ``app_sim``: the pairs' appearance similarities when already known (the index's scores).
+    """
     out = np.empty(len(a), np.float32)
     for s in range(0, len(a), chunk):
         ia, ib = a[s : s + chunk], b[s : s + chunk]
-        sim = np.einsum("ij,ij->i", app[ia], app[ib])
+        sim = np.einsum("ij,ij->i", app[ia], app[ib]) if app_sim is None else app_sim[s : s + chunk]
         if skel is not None and weight > 0:
             sk = np.einsum("ij,ij->i", skel[ia], skel[ib])
             both = (np.abs(skel[ia]).sum(1) > 0) & (np.abs(skel[ib]).sum(1) > 0)
@@ -59,26 +62,31 @@ def pair_similarity(app: np.ndarray, skel: np.ndarray | None, a: np.ndarray, b: 
 
 def knn_edges(table: TrackletTable, app: np.ndarray, search: Searcher, k: int = 10,
               skel: np.ndarray | None = None, weight: float = 0.5, batch: int = 4096) -> Edges:
-    """The symmetric k-nearest-neighbour graph of every tracklet (self loops dropped, pairs once)."""
+    """The symmetric k-nearest-neighbour graph of every tracklet (self loops dropped, pairs once).
+
+    The appearance similarity of an edge is the index's own score (the inner product of the
+    normalised vectors: exact for flat and IVF-flat indexes, as close as the codes allow for
+    compressed ones), so the vectors are not read a second time.
+    """
     n = len(table)
     k = max(1, min(int(k), n - 1))
     if n < 2:
         return Edges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    src, dst = [], []
+    src, dst, val = [], [], []
     id_to_row = np.full(int(table.ids.max()) + 1, -1, np.int64)
     id_to_row[table.ids] = np.arange(n)
     for s in range(0, n, batch):
-        _, ids = search(app[s : s + batch], k + 1)
+        scores, ids = search(app[s : s + batch], k + 1)
         rows = np.where(ids >= 0, id_to_row[np.clip(ids, 0, len(id_to_row) - 1)], -1)
         me = np.arange(s, s + len(rows))[:, None]
         ok = (rows >= 0) & (rows != me)
         src.append(np.broadcast_to(me, rows.shape)[ok])
         dst.append(rows[ok])
-    a, b = np.concatenate(src), np.concatenate(dst)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key = np.unique(lo * n + hi)
+        val.append(np.asarray(scores, np.float32)[ok])
+    a, b, sim = np.concatenate(src), np.concatenate(dst), np.concatenate(val)
+    key, first = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_index=True)
     lo, hi = key // n, key % n
-    return Edges(lo, hi, pair_similarity(app, skel, lo, hi, weight))
+    return Edges(lo, hi, pair_similarity(app, skel, lo, hi, weight, app_sim=sim[first]))
 
 
 def known_different(table: TrackletTable, gap: np.ndarray, limit: int = MAX_NEGATIVES,
@@ -181,7 +189,9 @@ def choose_threshold(table: TrackletTable, app: np.ndarray, skel: np.ndarray | N
                          f"or cameras too far apart in time) have similarity median {np.median(sims):.3f}; "
                          f"{per}: {how}, so merging starts above {value:.3f}")
     if n < 3:
-        return Threshold(0.5, "default", len(a), rate, f"only {n} tracklets: default threshold 0.500")
+        return Threshold(1.0, "default", len(a), rate,
+                         f"only {n} tracklets: too few to learn what different people look like to this model, so "
+                         "only identical vectors merge (1.000); give --threshold to merge them")
     rng = np.random.default_rng(seed)
     m = MAX_NEGATIVES // 4
     if n * (n - 1) // 2 <= m:  # every pair

@@ -10,42 +10,25 @@ where no build ran, simply has no identities.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from csip_reid.gallery.manifest import now_iso
-from csip_reid.gallery.schema import wall_time
+from csip_reid.core.walltime import now_iso
 
-_MEMBER_SQL = (
-    "SELECT m.identity_id, i.name, i.confirmed, t.id, v.path, t.camera, t.track_id, t.start_s, t.end_s, "
-    "v.start_time, t.thumb_path FROM identity_members m JOIN identities i ON i.id = m.identity_id "
-    "JOIN tracklets t ON t.id = m.tracklet_id JOIN videos v ON v.id = t.video_id"
-)
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 
-def memberships(gallery: Any) -> dict[int, tuple[int, bool]]:
+def memberships(gallery: Gallery) -> dict[int, tuple[int, bool]]:
     """``{tracklet id: (identity id, confirmed)}`` of the stored identities."""
-    if not gallery.has_identities:
-        return {}
-    rows = gallery.read("SELECT m.tracklet_id, m.identity_id, i.confirmed FROM identity_members m "
-                        "JOIN identities i ON i.id = m.identity_id")
-    return {int(t): (int(i), bool(c)) for t, i, c in rows}
+    return gallery.identities.memberships()
 
 
-def identity_of(gallery: Any, tracklet_ids: Sequence[int]) -> dict[int, int | None]:
+def identity_of(gallery: Gallery, tracklet_ids: Sequence[int]) -> dict[int, int | None]:
     """The identity id of each given tracklet (None: not in any identity, or no such tracklet)."""
-    wanted = [int(t) for t in tracklet_ids]
-    out: dict[int, int | None] = dict.fromkeys(wanted)
-    if not gallery.has_identities or not wanted:
-        return out
-    for s in range(0, len(wanted), 900):
-        chunk = wanted[s : s + 900]
-        rows = gallery.read(f"SELECT tracklet_id, identity_id FROM identity_members WHERE tracklet_id IN "
-                            f"({','.join('?' * len(chunk))})", chunk)
-        out.update({int(t): int(i) for t, i in rows})
-    return out
+    return gallery.identities.identity_of(tracklet_ids)
 
 
-def list_identities(gallery: Any, identity: int | None = None) -> list[dict[str, Any]]:
+def list_identities(gallery: Gallery, identity: int | None = None) -> list[dict[str, Any]]:
     """Every identity (or one) as ``reid identities list --json`` prints it, most tracklets first.
 
     Each: ``{"identity", "name", "confirmed", "size", "tracklets": [{"tracklet_id", "video", "camera",
@@ -53,19 +36,14 @@ def list_identities(gallery: Any, identity: int | None = None) -> list[dict[str,
     "last_seen"}``; tracklets in time order (wall-clock where known), ``first_seen``/``last_seen``
     the earliest start and latest end wall-clock time (None when no video's start time is known).
     """
-    if not gallery.has_identities:
-        return []
-    where, args = ("", []) if identity is None else (" WHERE m.identity_id = ?", [int(identity)])
     people: dict[int, dict[str, Any]] = {}
-    root = str(gallery.root)
-    for iid, name, confirmed, tid, path, camera, track, s0, s1, t0, thumb in gallery.read(_MEMBER_SQL + where, args):
-        p = people.setdefault(int(iid), {"identity": int(iid), "name": name, "confirmed": bool(confirmed),
-                                         "tracklets": []})
+    for m in gallery.identities.members(identity):
+        p = people.setdefault(m.identity, {"identity": m.identity, "name": m.name, "confirmed": m.confirmed,
+                                           "tracklets": []})
         p["tracklets"].append({
-            "tracklet_id": int(tid), "video": path, "camera": camera or "", "track_id": int(track),
-            "start_s": round(float(s0), 3), "end_s": round(float(s1), 3),
-            "start_time": wall_time(t0, s0), "end_time": wall_time(t0, s1),
-            "thumbnail": f"{root}/{thumb}" if thumb else None,
+            "tracklet_id": m.tracklet_id, "video": m.video, "camera": m.camera, "track_id": m.track_id,
+            "start_s": round(m.start_s, 3), "end_s": round(m.end_s, 3),
+            "start_time": m.start_time, "end_time": m.end_time, "thumbnail": m.thumbnail,
         })
     out = []
     for p in people.values():
@@ -80,7 +58,7 @@ def list_identities(gallery: Any, identity: int | None = None) -> list[dict[str,
     return out
 
 
-def write_identities(gallery: Any, groups: list[list[int]], confirmed: list[bool],
+def write_identities(gallery: Gallery, groups: list[list[int]], confirmed: list[bool],
                      previous: dict[int, tuple[int, bool]], names: dict[int, tuple[int, str]]) -> list[int]:
     """Replace the stored identities by ``groups`` (lists of tracklet ids) in one transaction.
 
@@ -106,21 +84,17 @@ def write_identities(gallery: Any, groups: list[list[int]], confirmed: list[bool
         if best is not None:
             taken.add(best)
     ids: list[int] = []
-    with gallery.write_transaction() as cur:
-        cur.execute("DELETE FROM identity_members")
+    with gallery.identities.write() as tx:
+        tx.clear_members()
         for g, members in enumerate(groups):
             labelled = [names[t] for t in members if t in names]
             name = max(labelled)[1] if labelled else None
             iid = chosen[g]
-            if iid is None or cur.execute("SELECT 1 FROM identities WHERE id = ?", (iid,)).fetchone() is None:
-                cur.execute("INSERT INTO identities (name, confirmed, created, updated) VALUES (?, ?, ?, ?)",
-                            (name, int(confirmed[g]), now, now))
-                iid = int(cur.lastrowid)
+            if iid is None or not tx.identity_exists(iid):
+                iid = tx.new_identity(now, confirmed[g], name)
             else:
-                cur.execute("UPDATE identities SET confirmed = ?, updated = ?, name = COALESCE(?, name) "
-                            "WHERE id = ?", (int(confirmed[g]), now, name, iid))
-            cur.executemany("INSERT INTO identity_members (tracklet_id, identity_id) VALUES (?, ?)",
-                            [(int(t), iid) for t in members])
+                tx.update_identity(iid, confirmed[g], now, name)
+            tx.move(members, iid)
             ids.append(iid)
-        cur.execute("DELETE FROM identities WHERE id NOT IN (SELECT DISTINCT identity_id FROM identity_members)")
+        tx.drop_empty_identities()
     return ids

@@ -5,7 +5,8 @@ tuples, str/int/float/bool/None only)::
 
     format          "csip-reid/ckpt-v1"
     config          CSIPConfig.to_dict()
-    preprocess      CropPreprocess.to_dict() (input size, mean/std, RGB, 1/255, bilinear)
+    preprocess      CropPreprocess.to_dict() (input size, mean/std, RGB, 1/255, PIL bilinear;
+                    files written before csip-reid 1.0 say OpenCV bilinear, as they were trained)
     skeleton_format skeleton format the model was trained on (e.g. "h36m17-3d"), or None
     num_classes     training identities (classifier / prototype count)
     num_cameras     SIE camera count
@@ -29,6 +30,7 @@ from csip_reid.core.embedder import CropPreprocess
 from csip_reid.core.errors import CheckpointError
 from csip_reid.models.config import CSIPConfig
 from csip_reid.models.csip import CSIPReID
+from csip_reid.models.pfu import has_legacy_attention
 from csip_reid.models.safe_load import unreadable_reason
 
 FORMAT = "csip-reid/ckpt-v1"
@@ -39,7 +41,7 @@ def preprocess_for(cfg: CSIPConfig) -> CropPreprocess:
     return CropPreprocess(
         height=cfg.input.height, width=cfg.input.width,
         mean=tuple(cfg.input.mean), std=tuple(cfg.input.std),
-        rgb=True, scale=1.0 / 255.0, interpolation="bilinear",
+        rgb=True, scale=1.0 / 255.0, interpolation="pil_bilinear",
     )
 
 
@@ -127,9 +129,21 @@ def load_checkpoint(path: str | Path, stage: int | None = None, purpose: str = "
     return ckpt
 
 
+def stored_config(ckpt: dict[str, Any]) -> CSIPConfig:
+    """The config a checkpoint's weights were built with.
+
+    Files written before the PFU attention followed the official layout hold q/k/v biases: they are
+    rebuilt with ``pfu.qkv_bias`` so their weights load unchanged (see docs/csip-quirks.md).
+    """
+    cfg = CSIPConfig.from_dict(ckpt["config"])
+    if has_legacy_attention(ckpt["state_dict"]):
+        cfg.pfu.qkv_bias = True
+    return cfg
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> CSIPReID:
     """Rebuild the model (random init, no CLIP download) and load the stored weights."""
-    cfg = CSIPConfig.from_dict(ckpt["config"])
+    cfg = stored_config(ckpt)
     model = CSIPReID(cfg, int(ckpt["num_classes"]), int(ckpt["num_cameras"]))
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)

@@ -82,6 +82,9 @@ class PFUConfig:
     heads: int = 8
     mlp_ratio: float = 4.0
     dropout: float = 0.1
+    #: Biases on the updater's q/k/v projections. The official code has none (False); checkpoints
+    #: written before csip-reid 1.0 had them and load with True (set automatically on loading).
+    qkv_bias: bool = False
     #: 0 keeps the prototypes static for all of stage 2 (official code); m > 0 makes them an EMA
     #: ``P <- m P + (1 - m) batch_mean`` of the current batch (a deviation, off by default).
     prototype_momentum: float = 0.0
@@ -127,6 +130,8 @@ class Stage1Config:
     warmup_epochs: int = 5
     warmup_lr: float = 1e-5
     min_lr: float = 1e-6
+    #: Drop the last, smaller batch of an epoch: official False on MARS/LS-VID, True on iLIDS-VID.
+    drop_last: bool = False
 
 
 @dataclass

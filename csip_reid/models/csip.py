@@ -113,10 +113,12 @@ class CSIPReID(nn.Module):
         skeleton sequence feature, ``valid`` (B,) samples with a skeleton.
 
         ``v`` has no SIE term, as in the official ``get_image=True`` path (the camera table is random
-        at this point and is not trained in stage 1); ``cams`` is accepted for a uniform call.
+        at this point and is not trained in stage 1); ``cams`` is accepted for a uniform call. It is
+        computed in fp32 even inside an autocast region, as the official code computes its targets
+        outside ``amp.autocast``; the skeleton branch follows the caller's autocast.
         """
-        with torch.no_grad():
-            _, xproj = self._encode_images(images, cams, sie=False)
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
+            _, xproj = self._encode_images(images.float(), cams, sie=False)
             v = xproj[:, :, 0].mean(1)
         _, s, mask = self.skeleton(skel, skel_mask)
         return {"v": v.float(), "s": s.float(), "valid": skeleton_valid(mask)}

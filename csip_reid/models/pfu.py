@@ -42,15 +42,93 @@ class PrototypeFusion(nn.Module):
         return alpha * p_s + (1.0 - alpha) * p_v, alpha.squeeze(-1)
 
 
+class UpdaterAttention(nn.Module):
+    """Multi-head attention of the official prompt-generator layers.
+
+    Separate q/k/v projections (no bias unless ``qkv_bias``: files written before this module
+    existed had biases), softmax without dropout, an output projection with bias, then dropout.
+    An optional key padding mask (True = ignore) leaves out missing joints.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float, qkv_bias: bool = False) -> None:
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, key_pad: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = q.shape
+        m, h = kv.shape[1], self.heads
+        qh = self.q_proj(q).view(b, n, h, d // h).transpose(1, 2)
+        kh = self.k_proj(kv).view(b, m, h, d // h).transpose(1, 2)
+        vh = self.v_proj(kv).view(b, m, h, d // h).transpose(1, 2)
+        logits = qh @ kh.transpose(-1, -2) * self.scale
+        if key_pad is not None:
+            logits = logits.masked_fill(key_pad[:, None, None, :], float("-inf"))
+        out = (logits.softmax(-1) @ vh).transpose(1, 2).reshape(b, n, d)
+        return self.drop(self.proj(out))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+        upgrade_legacy_attention(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+def upgrade_legacy_attention(state: dict[str, torch.Tensor], prefix: str) -> None:
+    """Rename, in place, the ``nn.MultiheadAttention`` weights under ``prefix`` (files written before
+    :class:`UpdaterAttention`) to its q/k/v/proj names; exact when the model keeps ``qkv_bias``."""
+    if prefix + "in_proj_weight" not in state:
+        return
+    for name, t in zip(("q_proj", "k_proj", "v_proj"), state.pop(prefix + "in_proj_weight").chunk(3), strict=True):
+        state[f"{prefix}{name}.weight"] = t
+    bias = state.pop(prefix + "in_proj_bias", None)
+    if bias is not None:
+        for name, t in zip(("q_proj", "k_proj", "v_proj"), bias.chunk(3), strict=True):
+            state[f"{prefix}{name}.bias"] = t
+    for part in ("weight", "bias"):
+        if prefix + "out_proj." + part in state:
+            state[f"{prefix}proj.{part}"] = state.pop(prefix + "out_proj." + part)
+
+
+def has_legacy_attention(state: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds PFU attention weights in the old ``nn.MultiheadAttention`` layout."""
+    return any(k.startswith("pfu.") and k.endswith("attn.in_proj_bias") for k in state)
+
+
+def upgrade_pfu_state(state: dict[str, torch.Tensor], qkv_bias: bool) -> dict[str, torch.Tensor]:
+    """A copy of a model state dict with old-layout PFU attention weights in the current layout.
+
+    Without ``qkv_bias`` the old biases are removed: the key bias exactly (softmax ignores a shift
+    shared by all keys), the value bias exactly (folded into the output projection's bias, since
+    the attention weights sum to 1); the query bias cannot be folded and is dropped (it is zero in
+    a stage-1 file, whose updater is never trained).
+    """
+    out = dict(state)
+    prefixes = {k[: -len("in_proj_weight")] for k in state if k.startswith("pfu.") and k.endswith("in_proj_weight")}
+    for prefix in prefixes:
+        upgrade_legacy_attention(out, prefix)
+        if qkv_bias or prefix + "q_proj.bias" not in out:
+            continue
+        out.pop(prefix + "q_proj.bias")
+        out.pop(prefix + "k_proj.bias")
+        b_v = out.pop(prefix + "v_proj.bias")
+        out[prefix + "proj.bias"] = out[prefix + "proj.bias"] + out[prefix + "proj.weight"] @ b_v
+    return out
+
+
 class UpdaterLayer(nn.Module):
     """Pre-LN layer: self-attention over prototypes, cross-attention to the sample's tokens, MLP."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, qkv_bias: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.self_attn = UpdaterAttention(dim, heads, dropout, qkv_bias)
         self.norm2 = nn.LayerNorm(dim)
-        self.cross_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.cross_attn = UpdaterAttention(dim, heads, dropout, qkv_bias)
         self.norm3 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), QuickGELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
@@ -58,9 +136,8 @@ class UpdaterLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor | None) -> torch.Tensor:
         h = self.norm1(x)
-        x = x + self.self_attn(h, h, h, need_weights=False)[0]
-        x = x + self.cross_attn(self.norm2(x), memory, memory, key_padding_mask=memory_pad,
-                                need_weights=False)[0]
+        x = x + self.self_attn(h, h)
+        x = x + self.cross_attn(self.norm2(x), memory, memory_pad)
         return x + self.drop(self.mlp(self.norm3(x)))
 
 
@@ -71,7 +148,7 @@ class VisualTokenUpdater(nn.Module):
         super().__init__()
         self.memory_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.LayerNorm(dim))
         self.proto_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
-        self.layers = nn.ModuleList(UpdaterLayer(dim, cfg.heads, cfg.mlp_ratio, cfg.dropout)
+        self.layers = nn.ModuleList(UpdaterLayer(dim, cfg.heads, cfg.mlp_ratio, cfg.dropout, cfg.qkv_bias)
                                     for _ in range(cfg.layers))
         self.out_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
         self.apply(_init_weights)

@@ -69,7 +69,7 @@ class JointAttention(nn.Module):
 
 
 class SGTBlock(nn.Module):
-    """Post-LN graph-transformer layer: ``LN(x + O(attn(x)))`` then ``LN(h + FFN(h))``."""
+    """Post-LN graph-transformer layer: ``LN(x + Drop(O(attn(x))))`` then ``LN(h + Drop(FFN(h)))`` (as TranSG/CSIP)."""
 
     def __init__(self, cfg: SkeletonConfig) -> None:
         super().__init__()
@@ -83,7 +83,7 @@ class SGTBlock(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.out(self.drop(self.attn(x, key_mask))))
+        x = self.norm1(x + self.drop(self.out(self.attn(x, key_mask))))
         return self.norm2(x + self.drop(self.ffn(x)))
 
 

@@ -41,6 +41,8 @@ register_weights(
         "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
         "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
         "OpenAI CLIP ViT-B/16 (TorchScript archive); CSIP-ReID's visual encoder initialisation",
+        "MIT", "400M web image-text pairs (not published; its model card puts deployed use out of scope)",
+        False, "reid",
     )
 )
 

@@ -84,6 +84,23 @@ class ExtractStats:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def opened(self, reader: VideoReader) -> None:
+        """The video's facts, from the reader that decodes it."""
+        self.video, self.fps, self.fps_assumed = str(reader.path), reader.fps, reader.fps_assumed
+        self.frame_count, self.width, self.height = reader.frame_count, reader.width, reader.height
+
+    def closed(self, reader: VideoReader, dropped: int, seconds: float) -> None:
+        """What the pass over ``reader`` decoded, failed and dropped, and how long it took."""
+        self.frames_failed, self.frames_missing = reader.failed_frames, reader.frames_missing
+        self.damage = reader.damage_report() or ""
+        self.decoder = reader.decoder
+        if reader.skip_stats:
+            off = reader.skip_stats["skip_off"]
+            self.decode_mode = "keyframes while idle" + (f" (then every frame: {off})" if off else "")
+            self.keyframes_only, self.rewinds = reader.skip_stats["keyframes_decoded"], reader.skip_stats["rewinds"]
+        self.tracks_dropped = dropped
+        self.seconds = seconds
+
 
 def extract_tracklets(
     path: str | Path,
@@ -102,8 +119,12 @@ def extract_tracklets(
     scan_config: ScanConfig | None = None,
     decoder: str = "opencv",
     device: str = "cpu",
+    span_s: tuple[float | None, float | None] | None = None,
 ) -> Iterator[Tracklet]:
     """Yield the person tracklets of one video as their tracks finish.
+
+    The video is opened once, here; what the caller needs of it (frame rate, size, frame count,
+    damage) is in ``stats`` once the iterator is exhausted (or closed).
 
     Args:
         path: Video file.
@@ -116,7 +137,7 @@ def extract_tracklets(
             ``lost_after`` defaults to the tracker's lost-track buffer.
         tracker_opts: Tracker setting overrides (``track_buffer``, ``match_thresh``, ...).
         progress: Show a tqdm bar for the video.
-        batch_size: Frames per detector call (default ``detector.batch_size``).
+        batch_size: Frames per detector call (default ``detector.batch_size``; full scan only).
         start: First frame index.
         end: Frame index to stop before (None: the end).
         stats: An :class:`ExtractStats` to fill in (read it after the iterator is exhausted).
@@ -125,6 +146,8 @@ def extract_tracklets(
         decoder: ``opencv``, ``pyav``, ``nvdec`` or ``auto`` (see :mod:`csip_reid.core.nvdec`); with
             ``pyav`` the adaptive scan decodes quiet stretches keyframes only.
         device: Device of the pipeline (``auto`` decodes on it when it is a GPU).
+        span_s: ``(start_s, end_s)``: only this part of the video, in seconds (None: its start or
+            end), converted to frames with the video's own frame rate; overrides ``start``/``end``.
 
     Raises:
         VideoError: The video cannot be opened or has no decodable frame.
@@ -137,152 +160,162 @@ def extract_tracklets(
     batch = max(1, batch_size or detector.batch_size)
     stats = stats if stats is not None else ExtractStats()
     stats.scan = scan
-    if scan == "adaptive":
-        reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=1, decoder=decoder,
-                             device=device)
-        yield from _extract_adaptive(reader, detector, tracker_name, camera, builder_opts, tracker_opts,
-                                     progress, stats, scan_config or ScanConfig(), t0)
-        return
-    reader = VideoReader(path, stride=stride, start=start, end=end, prefetch=2 * batch, decoder=decoder,
-                         device=device)
-    stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
-    stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
-
+    reader = VideoReader(path, stride=stride, start=start, end=end, decoder=decoder, device=device,
+                         prefetch=1 if scan == "adaptive" else 2 * batch)
+    if span_s is not None:
+        reader.set_span(*span_s)
+    stats.opened(reader)
     tracker = create_tracker(tracker_name, frame_rate=reader.fps / stride, **(tracker_opts or {}))
-    opts = {"lost_after": tracker.max_lost * stride, **(builder_opts or {})}
-    builder = TrackletBuilder(str(path), camera or path.stem, **opts)
-
-    def flush(frames: list[tuple[int, float, Any]]) -> Iterator[Tracklet]:
-        for (index, ts, frame), dets in zip(frames, detector.detect([f[2] for f in frames]), strict=True):
-            stats.detections += len(dets)
-            yield from builder.update(index, ts, frame, tracker.update(dets, frame))
-
+    loop: _FullScan | _AdaptiveScan
+    if scan == "adaptive":
+        loop = _AdaptiveScan(reader, detector, tracker, camera, builder_opts, stats, scan_config or ScanConfig())
+    else:
+        loop = _FullScan(reader, detector, tracker, camera, builder_opts, stats, batch)
     bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
-    pending: list[tuple[int, float, Any]] = []
     try:
-        for item in reader:
-            pending.append(item)
-            if len(pending) == batch:
-                for t in flush(pending):
-                    stats.tracks += 1
-                    yield t
-                stats.frames_read += len(pending)
-                bar.update(len(pending))
-                pending = []
-        for t in [*flush(pending), *builder.finish()]:
+        for t in loop.run(bar):
             stats.tracks += 1
             yield t
-        stats.frames_read += len(pending)
-        bar.update(len(pending))
-    finally:
+    finally:  # also when the consumer stops early or fails: what was seen is counted
         bar.close()
-        stats.frames_detected = stats.frames_read
-        stats.frames_failed = reader.failed_frames
-        stats.decoder = reader.decoder
-        stats.tracks_dropped = builder.dropped
-        stats.seconds = time.perf_counter() - t0
+        loop.count()
+        stats.closed(reader, loop.builder.dropped, time.perf_counter() - t0)
+
+
+class _Scan:
+    """What both scans share: the reader, detector, tracker and tracklet builder of one video."""
+
+    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
+                 builder_opts: dict[str, Any], stats: ExtractStats) -> None:
+        self.reader, self.detector, self.tracker, self.stats = reader, detector, tracker, stats
+        self.builder = TrackletBuilder(str(reader.path), camera or reader.path.stem, **builder_opts)
+
+    def detect(self, frames: list[tuple[int, float, Any]]) -> Iterator[tuple[int, float, Any, Detections]]:
+        """``(index, timestamp, frame, detections)`` of each frame, detected in one call."""
+        for (index, ts, frame), dets in zip(frames, self.detector.detect([f[2] for f in frames]), strict=True):
+            self.stats.detections += len(dets)
+            yield index, ts, frame, dets
+
+    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+        """Yield the video's tracklets as their tracks end (``bar`` counts the frames scanned)."""
+        raise NotImplementedError
+
+    def count(self) -> None:
+        """Fill the scan's own counts into the stats (frames read and detected)."""
+        raise NotImplementedError
+
+
+class _FullScan(_Scan):
+    """Every frame is detected, in batches of the detector's batch size."""
+
+    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
+                 builder_opts: dict[str, Any] | None, stats: ExtractStats, batch: int) -> None:
+        opts = {"lost_after": tracker.max_lost * reader.stride, **(builder_opts or {})}
+        super().__init__(reader, detector, tracker, camera, opts, stats)
+        self.batch = batch
+        self.frames_read = 0
+
+    def _flush(self, pending: list[tuple[int, float, Any]], bar: tqdm) -> Iterator[Tracklet]:
+        for index, ts, frame, dets in self.detect(pending):
+            yield from self.builder.update(index, ts, frame, self.tracker.update(dets, frame))
+        self.frames_read += len(pending)
+        bar.update(len(pending))
+
+    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+        pending: list[tuple[int, float, Any]] = []
+        for item in self.reader:
+            pending.append(item)
+            if len(pending) == self.batch:
+                yield from self._flush(pending, bar)
+                pending = []
+        yield from [*self._flush(pending, bar), *self.builder.finish()]
+
+    def count(self) -> None:
+        self.stats.frames_read = self.stats.frames_detected = self.frames_read
 
 
 _NOBODY = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
 
 
-def _extract_adaptive(reader: VideoReader, detector: Detector, tracker_name: str, camera: str | None,
-                      builder_opts: dict[str, Any] | None, tracker_opts: dict[str, Any] | None, progress: bool,
-                      stats: ExtractStats, config: ScanConfig, t0: float) -> Iterator[Tracklet]:
-    """The adaptive scan of :func:`extract_tracklets` over ``reader`` (its ``select`` is set here).
+class _AdaptiveScan(_Scan):
+    """The adaptive scan: only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks for is detected.
 
     Each detected frame is detected at once (the detector's batch size is not used): which frame is
     converted and detected next depends on the tracks found so far, and deciding it in frame order
-    keeps the scan deterministic and independent of the detector's batch size. A background thread decodes in
-    lockstep with this one (``VideoReader(select=..., prefetch=1)``): it grabs the next frame while
-    this thread detects and tracks the last one, and asks the policy about it only once this thread
-    is done, so the decisions are the same as without the thread.
+    keeps the scan deterministic and independent of the detector's batch size. A background thread
+    decodes in lockstep with this one (the reader's ``select`` is set here, ``prefetch=1``): it grabs
+    the next frame while this thread detects and tracks the last one, and asks the policy about it
+    only once this thread is done, so the decisions are the same as without the thread.
     """
-    path, stride, start = reader.path, reader.stride, reader.start
-    policy_box: list[ScanPolicy] = []
-    scanned = [0]
 
-    def select(index: int) -> bool:
-        scanned[0] += 1
-        return policy_box[0].wants((index - start) // stride)
+    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
+                 builder_opts: dict[str, Any] | None, stats: ExtractStats, config: ScanConfig) -> None:
+        self.rate = reader.fps / reader.stride
+        self.policy = policy = ScanPolicy(self.rate, lost_steps=tracker.max_lost, config=config)
+        # a track may be kept a little longer than at full rate (its window is counted in keyframes)
+        opts = {"lost_after": (tracker.max_lost + 2 * policy.max_interval) * reader.stride, **(builder_opts or {})}
+        self.min_frames = int(opts.pop("min_frames", 5))  # counted after interpolation, as a full scan counts it
+        super().__init__(reader, detector, tracker, camera, {**opts, "min_frames": min(2, self.min_frames)}, stats)
+        self.max_gap = 2 * policy.max_interval * reader.stride  # one keyframe missed still counts as a gap
+        self.scanned = 0
+        self.looked = bytearray()  # 1 for each frame (from ``start``) the detector ran on or that aged tracks
+        reader.select = self._select
+        reader.keyframes = policy if reader.decoder == "pyav" else None  # quiet stretches: keyframes only
 
-    reader.select = select
-    stats.video, stats.fps, stats.fps_assumed = str(path), reader.fps, reader.fps_assumed
-    stats.frame_count, stats.width, stats.height = reader.frame_count, reader.width, reader.height
-    rate = reader.fps / stride
-    tracker = create_tracker(tracker_name, frame_rate=rate, **(tracker_opts or {}))
-    policy = ScanPolicy(rate, lost_steps=tracker.max_lost, config=config)
-    policy_box.append(policy)
-    reader.keyframes = policy if reader.decoder == "pyav" else None  # quiet stretches: keyframes only
-    # a track may be kept a little longer than at full rate (its window is counted in keyframes)
-    opts = {"lost_after": (tracker.max_lost + 2 * policy.max_interval) * stride, **(builder_opts or {})}
-    min_frames = int(opts.pop("min_frames", 5))  # counted after interpolation, as a full scan counts it
-    builder = TrackletBuilder(str(path), camera or path.stem, min_frames=min(2, min_frames), **opts)
-    max_gap = 2 * policy.max_interval * stride  # one keyframe missed still counts as a gap to fill
+    def _step(self, index: int) -> int:
+        return (index - self.reader.start) // self.reader.stride
 
-    looked = bytearray()  # 1 for each frame (from ``start``) the detector ran on or that aged tracks
+    def _select(self, index: int) -> bool:
+        self.scanned += 1
+        return self.policy.wants(self._step(index))
 
-    def mark(index: int) -> None:
-        i = index - start
-        if i >= len(looked):
-            looked.extend(bytes(max(i + 1 - len(looked), 4096)))
-        looked[i] = 1
+    def _mark(self, index: int) -> None:
+        i = index - self.reader.start
+        if i >= len(self.looked):
+            self.looked.extend(bytes(max(i + 1 - len(self.looked), 4096)))
+        self.looked[i] = 1
 
-    def finished(tracklets: list[Tracklet]) -> Iterator[Tracklet]:
+    def _finished(self, tracklets: list[Tracklet]) -> Iterator[Tracklet]:
         for t in tracklets:
             seen = t.frames
-            t = fill_gaps(t, max_gap, stride)
+            t = fill_gaps(t, self.max_gap, self.reader.stride)
             # min_frames counts what a full scan would have seen: the tracked frames plus the filled-in
             # frames the scan skipped, not filled-in frames where the detector ran and missed the person
-            filled = np.setdiff1d(t.frames, seen, assume_unique=True) - start
-            missed = sum(looked[i] for i in filled.tolist() if i < len(looked))
-            if len(t) - missed < min_frames:
-                builder.dropped += 1
+            filled = np.setdiff1d(t.frames, seen, assume_unique=True) - self.reader.start
+            missed = sum(self.looked[i] for i in filled.tolist() if i < len(self.looked))
+            if len(t) - missed < self.min_frames:
+                self.builder.dropped += 1
                 continue
-            stats.tracks += 1
             yield t
 
-    def flush(frames: list[tuple[int, float, Any]]) -> Iterator[Tracklet]:
-        for (index, ts, frame), dets in zip(frames, detector.detect([f[2] for f in frames]), strict=True):
-            stats.detections += len(dets)
-            mark(index)
-            tracked = tracker.update(dets, frame)
-            policy.observe((index - start) // stride, frame, dets, tracked)
-            tracker.set_frame_rate(rate / policy.interval)
-            yield from finished(builder.update(index, ts, frame, tracked))
+    def _track(self, index: int, ts: float, frame: Any, dets: Detections, aged: bool = False) -> Iterator[Tracklet]:
+        """Track one frame's detections (``aged``: an empty frame that only ages lost tracks)."""
+        self._mark(index)
+        tracked = self.tracker.update(dets, frame)
+        step = self._step(index)
+        if aged:
+            self.policy.aged(step)
+        else:
+            self.policy.observe(step, frame, dets, tracked)
+        self.tracker.set_frame_rate(self.rate / self.policy.interval)
+        yield from self._finished(self.builder.update(index, ts, frame, tracked))
 
-    bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
-    try:
-        for item in reader:
-            step = (item[0] - start) // stride
-            action = policy.decide(step, item[2])
+    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+        for item in self.reader:
+            action = self.policy.decide(self._step(item[0]), item[2])
             if action == SKIP:
                 continue
             if action == AGE:  # only lost tracks, nothing changed: age them without the detector
-                index, ts, frame = item
-                mark(index)
-                yield from finished(builder.update(index, ts, frame, tracker.update(_NOBODY, frame)))
-                policy.aged(step)
-                tracker.set_frame_rate(rate / policy.interval)
+                yield from self._track(*item, _NOBODY, aged=True)
                 continue
             # detected at once: the next keyframe is planned from this frame's tracks (holding
             # keyframes back for a batch would plan from stale speeds and fragment tracks)
-            yield from flush([item])
-            bar.update(step + 1 - bar.n)  # by position: frames skipped to a keyframe count as done
-        yield from finished(builder.finish())
-    finally:
-        bar.close()
-        stats.frames_read = scanned[0]
-        stats.frames_detected = policy.detected
-        stats.gate_checks, stats.motion_onsets = policy.gated, policy.onsets
-        stats.frames_failed = reader.failed_frames
-        stats.decoder = reader.decoder
-        stats.frames_missing = reader.frames_missing
-        stats.damage = reader.damage_report() or ""
-        if reader.skip_stats:
-            off = reader.skip_stats["skip_off"]
-            stats.decode_mode = "keyframes while idle" + (f" (then every frame: {off})" if off else "")
-            stats.keyframes_only = reader.skip_stats["keyframes_decoded"]
-            stats.rewinds = reader.skip_stats["rewinds"]
-        stats.tracks_dropped = builder.dropped
-        stats.seconds = time.perf_counter() - t0
+            for detected in self.detect([item]):
+                yield from self._track(*detected)
+            bar.update(self._step(item[0]) + 1 - bar.n)  # by position: frames skipped to a keyframe count
+        yield from self._finished(self.builder.finish())
+
+    def count(self) -> None:
+        self.stats.frames_read = self.scanned
+        self.stats.frames_detected = self.policy.detected
+        self.stats.gate_checks, self.stats.motion_onsets = self.policy.gated, self.policy.onsets

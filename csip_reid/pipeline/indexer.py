@@ -11,21 +11,24 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csip_reid.core.errors import ConfigError, ReidError
-from csip_reid.core.skeleton import H36M_2D, check_skeleton_format
+from csip_reid.core.skeleton import check_skeleton_format
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.pipeline.pose import is_none
+from csip_reid.pipeline.pose import skeleton_format_for
 from csip_reid.pipeline.pose.skeleton import attach_skeletons
 from csip_reid.pipeline.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 
 @dataclass
 class VideoResult:
-    """Outcome of one video."""
+    """Outcome of one video (``content_hash`` is for the executors; ``to_dict`` leaves it out)."""
 
     path: str
     status: str  # "indexed", "skipped", "failed", "empty"
@@ -36,6 +39,22 @@ class VideoResult:
     promised_frames: int = 0
     seconds: float = 0.0
     error: str = ""
+    content_hash: str = ""
+
+    @classmethod
+    def stored(cls, path: str, tracklets: int, stats: dict[str, Any] | None) -> VideoResult:
+        """The result of a video a gallery already holds, from its stored extraction stats."""
+        stats = stats or {}
+        return cls(path, "indexed" if tracklets else "empty", tracklets=tracklets,
+                   frames=int(stats.get("frames_read", 0)), failed_frames=int(stats.get("frames_failed", 0)),
+                   missing_frames=int(stats.get("frames_missing", 0)),
+                   promised_frames=int(stats.get("frame_count", 0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``reid index --json`` prints of the video."""
+        out = dict(self.__dict__)
+        out.pop("content_hash")
+        return out
 
 
 @dataclass
@@ -68,7 +87,7 @@ class IndexSummary:
             "tracklets": self.tracklets,
             "seconds": round(self.seconds, 2),
             "interrupted": self.interrupted,
-            "results": [r.__dict__ for r in self.results],
+            "results": [r.to_dict() for r in self.results],
         }
 
 
@@ -91,7 +110,7 @@ def embedder_record(embedder: Any, settings: PipelineSettings) -> dict[str, Any]
     info["pipeline"] = settings.to_dict()
     info["model_skeleton_format"] = info.get("skeleton_format")
     # what the gallery stores: skeletons from our pose stage, or none
-    info["skeleton_format"] = None if is_none(settings.pose) else H36M_2D
+    info["skeleton_format"] = skeleton_format_for(settings.pose)
     return info
 
 
@@ -114,7 +133,7 @@ class Pipeline:
         )
         self.pose = create_pose(settings.pose, device=settings.device)
         self.detector_has_keypoints = bool(getattr(self.detector, "has_keypoints", False))
-        self.skeleton_format = H36M_2D if self.pose is not None else None
+        self.skeleton_format = self.pose.skeleton_format if self.pose is not None else None
         if self.embedder.needs_skeleton:
             if self.pose is None:
                 raise ConfigError(
@@ -128,9 +147,16 @@ class Pipeline:
             and self.embedder.skeleton_format == self.skeleton_format
         )
 
+    @property
+    def fingerprint(self) -> str:
+        """The embedder's fingerprint (as it pools now): a video indexed with it is skipped by a rerun."""
+        return self.embedder.fingerprint()
+
     def tracklets(self, path: str | Path, camera: str | None = None, progress: bool = True,
-                  stats: Any | None = None, start: int = 0, end: int | None = None) -> Iterable[Tracklet]:
-        """Finished tracklets of a video, or of frames ``[start, end)`` (crops sampled, not embedded)."""
+                  stats: Any | None = None, start: int = 0, end: int | None = None,
+                  span_s: tuple[float | None, float | None] | None = None) -> Iterable[Tracklet]:
+        """Finished tracklets of a video, of frames ``[start, end)`` or of the seconds ``span_s``
+        (crops sampled, not embedded)."""
         from csip_reid.pipeline.extract import extract_tracklets
 
         s = self.settings
@@ -139,7 +165,7 @@ class Pipeline:
             builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
                           "min_box_height": s.min_box_height},
             tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
-            decoder=self.decoder, device=s.device,
+            decoder=self.decoder, device=s.device, span_s=span_s,
         )
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:
@@ -198,8 +224,10 @@ class Indexer:
         self.progress = progress
         self.log = log
         self.pipeline = Pipeline(settings)
+        recorded = recorded_embedder(gallery_dir)
+        if recorded is not None:  # an existing gallery keeps the crop pooling it was built with
+            self.pipeline.embedder.use_recorded_pooling(recorded)
         self.gallery = Gallery.open_or_create(gallery_dir, embedder_record(self.pipeline.embedder, settings))
-        self.fingerprint = self.pipeline.embedder.fingerprint()
         self._use_stored_camera_map()
 
     def _use_stored_camera_map(self) -> None:
@@ -261,35 +289,77 @@ class Indexer:
         return video_start_time(path, times.get("start_time"), times.get("pattern"), self.log)
 
     def index_video(self, path: str | Path, camera: str | None = None, force: bool = False) -> VideoResult:
-        """Index one video; errors of this video are recorded, not raised."""
-        from csip_reid.core.video import VideoReader, video_content_hash
-        from csip_reid.pipeline.extract import ExtractStats
+        """Index one video (:func:`index_one_video`); errors of this video are recorded, not raised."""
+        return index_one_video(self.pipeline, self.gallery, path, camera, force=force, progress=self.progress,
+                               log=self.log, start_of=self.video_start)
 
-        path = str(Path(path).resolve())
-        t0 = time.perf_counter()
-        try:
-            content_hash = video_content_hash(path)
-            if not force and self.gallery.is_indexed(content_hash, self.fingerprint):
-                self.log(f"skip {path}: already indexed with this embedder")
-                return VideoResult(path, "skipped")
-            reader = VideoReader(path)
-            meta = dict(fps=reader.fps, num_frames=reader.frame_count, width=reader.width, height=reader.height)
-            stats = ExtractStats()
-            tracklets = self.pipeline.run(path, camera=camera, progress=self.progress, stats=stats)
-            cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-            self.gallery.add_video(path, content_hash, cam, tracklets, stats=stats.to_dict(),
-                                   start_time=self.video_start(path), **meta)
-        except ReidError as e:
-            self.gallery.mark_failed(path, str(e))
-            self.log(f"failed {path}: {e}")
-            return VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0)
-        res = VideoResult(
-            path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
-            frames=stats.frames_read, failed_frames=stats.frames_failed, missing_frames=stats.frames_missing,
-            promised_frames=stats.frame_count, seconds=time.perf_counter() - t0,
-        )
-        if stats.damage:
-            self.log(f"damaged {path}: {stats.damage}")
-        if not tracklets:
-            self.log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
-        return res
+
+def recorded_embedder(gallery_dir: str | Path) -> dict[str, Any] | None:
+    """The embedder record of an existing gallery (None where there is none yet).
+
+    Indexing into it pools crops as it records (:meth:`~csip_reid.core.embedder.Embedder.use_recorded_pooling`),
+    for the local and the Ray executor alike.
+    """
+    from csip_reid.gallery.manifest import read_manifest
+    from csip_reid.gallery.store import Gallery
+
+    return read_manifest(Path(gallery_dir))["embedder"] if Gallery.is_gallery(gallery_dir) else None
+
+
+def index_one_video(pipeline: Pipeline, gallery: Gallery, path: str | Path, camera: str | None = None, *,
+                    force: bool = False, progress: bool = False, log: Callable[[str], None] = print,
+                    start_of: Callable[[str], str | None] | None = None,
+                    stats: Any | None = None) -> VideoResult:
+    """Index one video into ``gallery``: the one place a video's tracklets are made and handed to a gallery.
+
+    Both executors call it: ``reid index`` (:class:`Indexer`) into the destination gallery, a Ray
+    actor (:class:`~csip_reid.distributed.worker.ShardWorker`) into its shard. The video is decoded
+    once, streaming (tracklets are completed in batches as their tracks end, their crops dropped);
+    its frame rate, size and damage come from that one decoding. A video whose content the gallery
+    holds with this embedder is skipped unless ``force``; errors of the video are recorded in the
+    gallery and returned as a ``failed`` result, not raised.
+
+    Args:
+        pipeline: The built pipeline.
+        gallery: An open, writable gallery.
+        path: The video file.
+        camera: Its camera name (default: the tracklets' camera, the file stem).
+        force: Index it again even if the gallery holds it.
+        progress: Show the video's progress bar.
+        log: Told, one line each, what the caller's user should know: skipped, failed, damaged, empty.
+        start_of: The video's wall-clock start (ISO 8601 or None), asked only when it is stored.
+        stats: An :class:`~csip_reid.pipeline.extract.ExtractStats` to fill while it runs (read it from
+            another thread for live progress).
+    """
+    from csip_reid.core.video import video_content_hash
+    from csip_reid.gallery.videos import VideoRecord
+    from csip_reid.pipeline.extract import ExtractStats
+
+    path = str(Path(path).resolve())
+    t0 = time.perf_counter()
+    stats = stats if stats is not None else ExtractStats()
+    content_hash = ""
+    try:
+        content_hash = video_content_hash(path)
+        if not force and gallery.is_indexed(content_hash, pipeline.fingerprint):
+            log(f"skip {path}: already indexed with this embedder")
+            return VideoResult(path, "skipped", content_hash=content_hash)
+        tracklets = pipeline.run(path, camera=camera, progress=progress, stats=stats)
+        cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
+        gallery.add_video(VideoRecord(path, content_hash, cam, fps=stats.fps, num_frames=stats.frame_count,
+                                      width=stats.width, height=stats.height, stats=stats.to_dict(),
+                                      start_time=start_of(path) if start_of is not None else None), tracklets)
+    except ReidError as e:
+        gallery.mark_failed(path, str(e))
+        log(f"failed {path}: {e}")
+        return VideoResult(path, "failed", error=str(e), seconds=time.perf_counter() - t0,
+                           content_hash=content_hash)
+    if stats.damage:
+        log(f"damaged {path}: {stats.damage}")
+    if not tracklets:
+        log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
+    return VideoResult(
+        path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
+        frames=stats.frames_read, failed_frames=stats.frames_failed, missing_frames=stats.frames_missing,
+        promised_frames=stats.frame_count, seconds=time.perf_counter() - t0, content_hash=content_hash,
+    )

@@ -11,27 +11,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from csip_reid.core.errors import GalleryError, NoPersonError
+from csip_reid.core.errors import GalleryError, NoPersonError, VideoError
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.weights import cache_dir
 from csip_reid.pipeline.settings import PipelineSettings
 
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
+    from csip_reid.pipeline.indexer import Pipeline
+
 MODES = ("appearance", "skeleton", "fused")
+#: A photo's query person is the largest detection at least this confident.
+PHOTO_CONF = 0.3
 
 
 @dataclass
 class QueryResult:
-    """One query tracklet, its ranked hits, the identity of each hit, and (grouped) the people."""
+    """One query tracklet, its ranked hits, the identity of each hit, and (grouped) the people.
+
+    ``thumbnail`` is the query person's picture as JPEG bytes (None for a stored tracklet, whose
+    picture is the gallery's file named in ``query["thumbnail"]``).
+    """
 
     query: dict[str, Any]
     hits: list[Any] = field(default_factory=list)
     identities: dict[int, int | None] = field(default_factory=dict)
     people: list[dict[str, Any]] | None = None
+    thumbnail: bytes | None = None
 
     def to_dict(self) -> dict[str, Any]:
         hits = [{**h.to_dict(), "identity": self.identities.get(h.tracklet_id)} for h in self.hits]
@@ -41,7 +51,7 @@ class QueryResult:
         return out
 
 
-def gallery_settings(gallery: Any, **overrides: Any) -> PipelineSettings:
+def gallery_settings(gallery: Gallery, **overrides: Any) -> PipelineSettings:
     """The pipeline settings stored in a gallery manifest, with explicit overrides applied."""
     emb = gallery.embedder
     stored = dict(emb.get("pipeline") or {})
@@ -66,17 +76,34 @@ def pick_queries(tracklets: list[Tracklet], track_id: int | None, all_tracks: bo
     return [max(tracklets, key=lambda t: (len(t), t.mean_box_height))]
 
 
-def _save_query_thumb(t: Tracklet, clip: str) -> str:
-    if t.thumbnail is None:
+def query_pipeline(gallery: Gallery, **overrides: Any) -> Pipeline:
+    """The gallery's own pipeline, built from its manifest (``overrides`` applied) and checked against it.
+
+    Build it once and pass it to :func:`run_query` for every query of the same gallery (``reid serve``).
+
+    Raises:
+        GalleryError: The embedder it builds is not the one the gallery was indexed with.
+    """
+    from csip_reid.gallery.store import embedder_info
+    from csip_reid.pipeline.indexer import Pipeline
+
+    pipeline = Pipeline(gallery_settings(gallery, **overrides))
+    pipeline.embedder.use_recorded_pooling(gallery.embedder)  # pool the queries as the gallery was pooled
+    gallery.check_compatible(embedder_info(pipeline.embedder))
+    return pipeline
+
+
+def _save_thumbnail(data: bytes | None, folder: Path, name: str) -> str:
+    """Write a query's JPEG into ``folder`` (what ``reid query`` prints and reports); its path, or ``""``."""
+    if data is None:
         return ""
-    out = cache_dir() / "queries"
-    out.mkdir(parents=True, exist_ok=True)
-    p = out / f"{Path(clip).stem}_t{t.track_id}_{t.start_frame}.jpg"
-    cv2.imwrite(str(p), t.thumbnail)
-    return str(p)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)
 
 
-def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weight: float) -> list[Any]:
+def search_tracklet(gallery: Gallery, t: Tracklet, top_k: int, mode: str, fuse_weight: float) -> list[Any]:
     """Search one embedded tracklet; fused/skeleton modes re-rank by skeleton similarity."""
     if mode == "appearance":
         return gallery.search(t.embedding[None], k=top_k)[0]
@@ -89,22 +116,30 @@ def search_tracklet(gallery: Any, t: Tracklet, top_k: int, mode: str, fuse_weigh
     return search_fused(gallery, t.embedding, np.asarray(skel, np.float32), k=top_k, mode=mode, weight=fuse_weight)
 
 
-def run_query(gallery_dir: str | Path, source: str | Path, top_k: int = 10, track_id: int | None = None,
+def run_query(gallery: Gallery | str | Path, source: str | Path, top_k: int = 10, track_id: int | None = None,
               all_tracks: bool = False, mode: str = "appearance", fuse_weight: float = 0.5,
               progress: bool = False, start_s: float | None = None, end_s: float | None = None, *,
               box: str | tuple | None = None, group: str | None = None, since: str | None = None,
               until: str | None = None, expand: bool = False, rerank: bool = False, camera: str | None = None,
-              **overrides: Any) -> list[QueryResult]:
+              pipeline: Pipeline | None = None, thumbs: str | Path | bool = True, **overrides: Any) -> list[QueryResult]:
     """Search the gallery for the person in ``source``: a clip (or its ``[start_s, end_s)`` part), a
     photo (largest person, or ``box``), or a folder of crops. ``group="person"`` adds ``people``.
 
     ``camera`` names a clip's camera (default: its file stem); the gallery's stored camera map
-    turns it into the SIE camera index, as for the gallery's own videos.
+    turns it into the SIE camera index, as for the gallery's own videos. A clip is opened once.
+
+    Args:
+        gallery: A gallery folder (opened and closed here) or an open gallery.
+        pipeline: The gallery's pipeline from :func:`query_pipeline`, built once for many queries;
+            None: the models this query needs are built from the manifest (with ``overrides``).
+        thumbs: Where the query thumbnails are written and named in ``query["thumbnail"]``: True,
+            the cache's ``queries`` folder; a folder; False: not written (each result's
+            ``thumbnail`` holds the JPEG bytes either way).
     """
-    from csip_reid.gallery.store import Gallery, embedder_info
-    from csip_reid.pipeline.embed import create_embedder
-    from csip_reid.pipeline.indexer import Pipeline
-    from csip_reid.pipeline.query_sources import folder_tracklet, is_image, parse_box, photo_tracklet
+    from csip_reid.core.walltime import parse_time
+    from csip_reid.gallery.store import Gallery
+    from csip_reid.gallery.thumbs import encode_jpeg
+    from csip_reid.pipeline.query_sources import is_image, parse_box
 
     if mode not in MODES:
         raise GalleryError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -116,59 +151,83 @@ def run_query(gallery_dir: str | Path, source: str | Path, top_k: int = 10, trac
         raise NoPersonError(f"--mode {mode} needs a clip (a skeleton is made from motion); photos and crop "
                             "folders are searched by appearance")
     box_ = parse_box(box)
-    from csip_reid.core.walltime import parse_time
-
     for t in (since, until):
         if t is not None:
             parse_time(t)  # a bad time fails before any work
-    if kind == "clip":
-        from csip_reid.core.video import VideoReader
-
-        reader = VideoReader(source)  # fail early with a clear message on a bad clip
-        start = int(round((start_s or 0.0) * reader.fps))
-        end = None if end_s is None else int(round(end_s * reader.fps))
-        if end is not None and end <= start:
-            raise NoPersonError(f"empty time range {start_s}-{end_s} s")
-    elif not Path(source).exists():
+    if end_s is not None and end_s <= (start_s or 0.0):
+        raise NoPersonError(f"empty time range {start_s}-{end_s} s")
+    if not Path(source).exists():  # before any model is built (a clip is opened once, by the extraction)
+        if kind == "clip":
+            raise VideoError(f"cannot open video {source}: no such file")
         raise NoPersonError(f"query {source} does not exist")
-    gallery = Gallery.open(gallery_dir)
+    own = isinstance(gallery, str | Path)
+    g = Gallery.open(gallery) if own else gallery
     try:
-        if len(gallery) == 0:
-            raise GalleryError(f"gallery {gallery_dir} is empty: run `reid index` first")
-        settings = gallery_settings(gallery, **overrides)
-        embedder = create_embedder(settings.embedder, device=settings.device)
-        gallery.check_compatible(embedder_info(embedder))
-        extra: dict[str, Any] = {"kind": kind}
-        if kind == "folder":
-            queries = [folder_tracklet(source)]
-            embedder.embed_tracklets(queries)
-        elif kind == "image":
-            detector = None
-            if box_ is None:
-                from csip_reid.pipeline.detect import create_detector
-
-                detector = create_detector(settings.detector, device=settings.device, conf=max(settings.detector_conf, 0.3))
-            t, facts = photo_tracklet(source, detector, box_)
-            extra.update(facts)
-            queries = [t]
-            embedder.embed_tracklets(queries)
-        else:
-            pipe = Pipeline(settings, embedder=embedder)
-            tracklets = list(pipe.tracklets(source, camera=camera, progress=progress, start=start, end=end))
-            queries = pick_queries(tracklets, track_id, all_tracks)
+        if len(g) == 0:
+            raise GalleryError(f"gallery {g.root} is empty: run `reid index` first")
+        if kind == "clip":
+            pipe = pipeline or query_pipeline(g, **overrides)
+            span = None if start_s is None and end_s is None else (start_s, end_s)
+            tracklets = list(pipe.tracklets(source, camera=camera, progress=progress, span_s=span))
+            queries, extra = pick_queries(tracklets, track_id, all_tracks), {"kind": kind}
             pipe.complete(queries)
+        else:
+            queries, extra = _still_query(g, pipeline, kind, source, box_, overrides)
+        folder = cache_dir() / "queries" if thumbs is True else Path(thumbs) if thumbs else None
         results = []
         for t in queries:
+            jpeg = None if t.thumbnail is None else encode_jpeg(t.thumbnail, max_height=t.thumbnail.shape[0])
             q = {**t.summary(), **extra, "video": str(Path(source).resolve())}
-            q["thumbnail"] = _save_query_thumb(t, source)
-            results.append(answer(gallery, t, q, top_k, mode=mode, fuse_weight=fuse_weight, group=group,
-                                  since=since, until=until, expand=expand, rerank=rerank))
+            if folder is not None:
+                q["thumbnail"] = _save_thumbnail(jpeg, folder, f"{Path(source).stem}_t{t.track_id}_{t.start_frame}.jpg")
+            r = answer(g, t, q, top_k, mode=mode, fuse_weight=fuse_weight, group=group, since=since, until=until,
+                       expand=expand, rerank=rerank)
+            r.thumbnail = jpeg
+            results.append(r)
     finally:
-        gallery.close()
+        if own:
+            g.close()
     return results
 
 
-def answer(gallery: Any, t: Tracklet, q: dict[str, Any], top_k: int, mode: str = "appearance",
+def _still_query(gallery: Gallery, pipeline: Pipeline | None, kind: str, source: str, box: tuple | None,
+                 overrides: dict[str, Any]) -> tuple[list[Tracklet], dict[str, Any]]:
+    """The embedded query of a folder of crops or a photo, and facts for its record.
+
+    Without a ``pipeline`` only the models this query needs are built (the embedder, and the
+    detector for a photo without a box).
+    """
+    from csip_reid.pipeline.query_sources import folder_tracklet, photo_tracklet
+
+    extra: dict[str, Any] = {"kind": kind}
+    settings = gallery_settings(gallery, **overrides) if pipeline is None else pipeline.settings
+    if pipeline is not None:
+        embedder = pipeline.embedder
+    else:
+        from csip_reid.gallery.store import embedder_info
+        from csip_reid.pipeline.embed import create_embedder
+
+        embedder = create_embedder(settings.embedder, device=settings.device)
+        embedder.use_recorded_pooling(gallery.embedder)  # pool the query as the gallery was pooled
+        gallery.check_compatible(embedder_info(embedder))
+    if kind == "folder":
+        t = folder_tracklet(source)
+    else:
+        detector = None
+        if box is None and pipeline is not None:
+            detector = pipeline.detector
+        elif box is None:
+            from csip_reid.pipeline.detect import create_detector
+
+            detector = create_detector(settings.detector, device=settings.device,
+                                       conf=max(settings.detector_conf, PHOTO_CONF))
+        t, facts = photo_tracklet(source, detector, box, min_conf=PHOTO_CONF)
+        extra.update(facts)
+    embedder.embed_tracklets([t])
+    return [t], extra
+
+
+def answer(gallery: Gallery, t: Tracklet, q: dict[str, Any], top_k: int, mode: str = "appearance",
            fuse_weight: float = 0.5, group: str | None = None, since: str | None = None, until: str | None = None,
            expand: bool = False, rerank: bool = False, exclude: int | None = None) -> QueryResult:
     """Search one embedded query tracklet and post-process its hits (see the module docstring)."""
@@ -196,19 +255,31 @@ def answer(gallery: Any, t: Tracklet, q: dict[str, Any], top_k: int, mode: str =
     return QueryResult(q, hits[:top_k], identity_of(gallery, [h.tracklet_id for h in hits[:top_k]]))
 
 
-def run_query_tracklet(gallery_dir: str | Path, tracklet_id: int, top_k: int = 10, group: str | None = None,
+def run_query_tracklet(gallery: Gallery | str | Path, tracklet_id: int, top_k: int = 10, group: str | None = None,
                        since: str | None = None, until: str | None = None, expand: bool = False,
-                       rerank: bool = False) -> QueryResult:
-    """"Find this person": search with a stored tracklet's vector; the tracklet itself is not a hit."""
+                       rerank: bool = False, mode: str = "appearance") -> QueryResult:
+    """"Find this person": search with a stored tracklet's vectors; the tracklet itself is not a hit.
+
+    Used by ``reid query`` callers and ``reid serve``. ``gallery`` is a gallery folder (opened and
+    closed here) or an open gallery.
+
+    Raises:
+        GalleryError: No such tracklet (``no tracklet ...``).
+    """
     from csip_reid.gallery.store import Gallery
 
-    with Gallery.open(gallery_dir) as gallery:
-        rec = gallery.get_tracklet(int(tracklet_id))
+    own = isinstance(gallery, str | Path)
+    g = Gallery.open(gallery) if own else gallery
+    try:
+        rec = g.get_tracklet(int(tracklet_id))
         t = rec.to_tracklet()
         q = {**t.summary(), "kind": "tracklet", "tracklet_id": rec.id, "thumbnail": rec.thumbnail or "",
              "start_time": rec.start_time, "end_time": rec.end_time}
-        return answer(gallery, t, q, top_k, group=group, since=since, until=until, expand=expand, rerank=rerank,
-                      exclude=rec.id)
+        return answer(g, t, q, top_k, mode=mode, group=group, since=since, until=until, expand=expand,
+                      rerank=rerank, exclude=rec.id)
+    finally:
+        if own:
+            g.close()
 
 
 def format_table(result: QueryResult) -> str:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from csip_reid.core.walltime import parse_datetime
+
+if TYPE_CHECKING:
+    from csip_reid.gallery.store import Gallery
 
 
 def within(hits: list[Any], since: str | None, until: str | None) -> list[Any]:
@@ -75,7 +78,7 @@ def k_reciprocal(query: np.ndarray, cand: np.ndarray, k1: int = 20, k2: int = 6,
     return (1 - lam) * jaccard + lam * dist[0, 1:]
 
 
-def rerank(gallery: Any, query: np.ndarray, hits: list[Any], k1: int = 20, k2: int = 6, lam: float = 0.3) -> list[Any]:
+def rerank(gallery: Gallery, query: np.ndarray, hits: list[Any], k1: int = 20, k2: int = 6, lam: float = 0.3) -> list[Any]:
     """``hits`` re-ordered by k-reciprocal distance (see the module docstring)."""
     if len(hits) < 3:
         return hits
@@ -86,7 +89,7 @@ def rerank(gallery: Any, query: np.ndarray, hits: list[Any], k1: int = 20, k2: i
     return [replace(hits[i], rank=r, score=float(1.0 - d[i])) for r, i in enumerate(order, start=1)]
 
 
-def expansion(gallery: Any, query: np.ndarray, hits: list[Any]) -> tuple[np.ndarray, dict[str, Any]] | None:
+def expansion(gallery: Gallery, query: np.ndarray, hits: list[Any]) -> tuple[np.ndarray, dict[str, Any]] | None:
     """The query vector expanded with the members of the best hit's identity; None if it has none.
 
     The new query is the normalised mean of the query vector and the identity's mean vector, so
@@ -110,7 +113,7 @@ def expansion(gallery: Any, query: np.ndarray, hits: list[Any]) -> tuple[np.ndar
     return new / max(float(np.linalg.norm(new)), 1e-12), info
 
 
-def group_people(gallery: Any, hits: list[Any], top_k: int) -> tuple[dict[int, int | None], list[dict[str, Any]]]:
+def group_people(gallery: Gallery, hits: list[Any], top_k: int) -> tuple[dict[int, int | None], list[dict[str, Any]]]:
     """``(identity of each hit, people)``: one row per identity, best score first.
 
     A hit without an identity (identities not built, or built before it was indexed) is a person

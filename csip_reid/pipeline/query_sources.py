@@ -82,8 +82,9 @@ def parse_box(text: str | tuple | list | None) -> tuple[float, float, float, flo
 
 
 def photo_tracklet(path: str | Path, detector: Any | None, box: tuple[float, float, float, float] | None = None,
-                   min_height: int = 16) -> tuple[Tracklet, dict[str, Any]]:
-    """The query person of a full photo: the given box, else the largest detected person.
+                   min_height: int = 16, min_conf: float = 0.0) -> tuple[Tracklet, dict[str, Any]]:
+    """The query person of a full photo: the given box, else the largest person detected with at
+    least ``min_conf`` (so one detector, whatever its own threshold, serves photos and clips).
 
     Returns:
         The tracklet and facts for the query record (``box``, ``people`` detected).
@@ -96,11 +97,12 @@ def photo_tracklet(path: str | Path, detector: Any | None, box: tuple[float, flo
     people = None
     if box is None:
         det = detector.detect([img])[0]
-        if not len(det):
+        xyxy = det.xyxy[np.asarray(det.conf) >= min_conf] if len(det) else det.xyxy
+        if not len(xyxy):
             raise NoPersonError(f"no person found in {path}: give the person's box with --box x1,y1,x2,y2")
-        area = (det.xyxy[:, 2] - det.xyxy[:, 0]) * (det.xyxy[:, 3] - det.xyxy[:, 1])
-        box = tuple(float(v) for v in det.xyxy[int(np.argmax(area))])
-        people = len(det)
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        box = tuple(float(v) for v in xyxy[int(np.argmax(area))])
+        people = len(xyxy)
     x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
     x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
     if x2 - x1 < 2 or y2 - y1 < min_height:

@@ -27,7 +27,8 @@ class PipelineSettings:
         detector_batch: Frames per detector call.
         tracker: Tracker name (``bytetrack`` or ``botsort``).
         tracker_opts: Overrides of the tracker's YAML parameters.
-        embedder: Embedder spec (``onnx:osnet_x0_25_msmt17``, ``csip:run/best.pt``).
+        embedder: Embedder spec (``openvino:person-reidentification-retail-0277``, the default, chosen
+            by ``bench/models.py``; ``onnx:osnet_x0_25_msmt17``, ``csip:run/best.pt``).
         pose: Pose spec (``none``, ``movenet``, ``yolo-pose``, ``rtmpose-s``...).
         stride: Process every N-th frame.
         scan: ``adaptive`` (detect motion onsets and keyframes, interpolate between them; see
@@ -48,7 +49,7 @@ class PipelineSettings:
     detector_batch: int = 8
     tracker: str = "bytetrack"
     tracker_opts: dict[str, Any] = field(default_factory=dict)
-    embedder: str = "onnx:osnet_x0_25_msmt17"
+    embedder: str = "openvino:person-reidentification-retail-0277"
     pose: str = "none"
     stride: int = 1
     scan: str = "adaptive"

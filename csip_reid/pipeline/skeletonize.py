@@ -76,6 +76,7 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
     estimator = create_pose(pose, device=device)
     if estimator is None:
         raise DatasetError("reid skeletons needs a pose back-end, not 'none'")
+    fmt = estimator.skeleton_format
     ds = build_dataset(dataset, root, skeletons="none")
     records = _unique_records(ds)[: limit or None]
     out_dir = Path(out).resolve() if out else None
@@ -93,13 +94,15 @@ def skeletonize_dataset(dataset: str, data_root: str | Path, pose: str = "movene
         if all(t.is_file() for t in targets):
             skipped += 1
             continue
-        kps = []
-        for s in range(0, len(rec.frames), batch_size):
-            kps.append(estimator.estimate([read_bgr(f) for f in rec.frames[s : s + batch_size]]))
-        seq = normalize_skeleton(coco_to_h36m(np.concatenate(kps, 0)), min_score=min_score)
+        parts = [estimator.estimate_with_world([read_bgr(f) for f in rec.frames[s : s + batch_size]])
+                 for s in range(0, len(rec.frames), batch_size)]
+        if fmt == H36M_2D:
+            seq = normalize_skeleton(coco_to_h36m(np.concatenate([p[0] for p in parts], 0)), min_score=min_score)
+        else:  # a 3D back-end's own joints
+            seq = np.concatenate([p[1] for p in parts], 0)
         for t, sk in zip(targets, seq):
-            write_skeleton_json(t, sk, H36M_2D)
+            write_skeleton_json(t, sk, fmt)
         done += 1
         frames += len(targets)
     return {"dataset": dataset, "root": str(root), "out": str(probe), "pose": pose, "tracklets_written": done,
-            "tracklets_skipped": skipped, "frames_written": frames, "format": H36M_2D}
+            "tracklets_skipped": skipped, "frames_written": frames, "format": fmt}

@@ -20,7 +20,7 @@ from starlette.background import BackgroundTask
 from csip_reid.core import __version__
 from csip_reid.core.errors import GalleryError, ReidError
 from csip_reid.serve import export, media, people
-from csip_reid.serve.search import decorate, query_tracklet, query_upload, regroup
+from csip_reid.serve.search import UploadSearch, decorate, query_tracklet, regroup
 from csip_reid.serve.security import TokenMiddleware
 from csip_reid.serve.state import GalleryState
 
@@ -47,12 +47,20 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
                   description="Search, review and export the people of a csip-reid gallery.",
                   docs_url=None, redoc_url=None)  # FastAPI's own docs load from a CDN: ours do not
     app.state.gallery = state
+    app.state.uploads = UploadSearch(state)  # the gallery's models, built on the first upload
     app.add_middleware(TokenMiddleware, token=token, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
-    templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
-    max_bytes = int(max_upload_mb * 1e6)
     temp = Path(temp_root) if temp_root else None
-    crops = media.CropCache()
+    _add_error_handlers(app, state)
+    _add_pages(app, state, Jinja2Templates(directory=str(PACKAGE / "templates")))
+    _add_gallery_api(app, state)
+    _add_search_api(app, state, app.state.uploads, int(max_upload_mb * 1e6), temp)
+    _add_media(app, state, media.CropCache())
+    return app
+
+
+def _add_error_handlers(app: FastAPI, state: GalleryState) -> None:
+    """Our errors as JSON with a status (404 for a missing id, 413/415 for a refused upload); close at shutdown."""
 
     @app.exception_handler(ReidError)
     def _reid_error(request: Request, exc: ReidError) -> JSONResponse:
@@ -65,12 +73,15 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
     def _close() -> None:
         state.close()
 
+
+def _add_pages(app: FastAPI, state: GalleryState, templates: Jinja2Templates) -> None:
+    """The server-rendered pages: overview, person, search, tracklet, video, API docs."""
+
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         g = state.gallery()
         return templates.TemplateResponse(request, name, {"gallery_path": str(state.root),
                                                           "num_tracklets": len(g), **context})
 
-    # -- pages ---------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request) -> HTMLResponse:
         videos = state.videos()
@@ -99,7 +110,10 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
     def docs(request: Request) -> HTMLResponse:
         return page(request, "docs.html", spec=app.openapi())
 
-    # -- API -----------------------------------------------------------------------------------
+
+def _add_gallery_api(app: FastAPI, state: GalleryState) -> None:
+    """The read API (gallery, videos, tracklets, people) and the feedback labels."""
+
     @app.get("/api/gallery", tags=["gallery"])
     def api_gallery() -> dict[str, Any]:
         """Counts, embedder, index and the cameras of the gallery."""
@@ -152,6 +166,11 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         """Every stored label, oldest first."""
         return people.all_labels(state)
 
+
+def _add_search_api(app: FastAPI, state: GalleryState, uploads: UploadSearch, max_bytes: int,
+                    temp: Path | None) -> None:
+    """Search by upload or tracklet, regrouping, and the evidence export (staged under ``temp``)."""
+
     @app.post("/api/regroup", tags=["search"])
     def api_regroup(result: dict[str, Any] = Body(...)) -> dict[str, Any]:
         """Group the hits of an earlier ``/api/query`` answer by the identities stored now."""
@@ -175,7 +194,7 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
             return decorate(state, query_tracklet(state, tracklet_id, top_k, mode, since, until))
         up = media.save_upload(file.file, file.filename, max_bytes, temp)
         try:
-            return decorate(state, query_upload(state, up.path, top_k, mode, start_s, end_s, since, until))
+            return decorate(state, uploads(up.path, top_k, mode, start_s, end_s, since, until))
         finally:
             up.cleanup()
 
@@ -192,7 +211,10 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         return FileResponse(path, media_type="application/zip", filename="evidence.zip",
                             background=BackgroundTask(export.remove_tree, work))
 
-    # -- media ---------------------------------------------------------------------------------
+
+def _add_media(app: FastAPI, state: GalleryState, crops: media.CropCache) -> None:
+    """Media by gallery id: source videos, decoded frames, thumbnails, crop strips."""
+
     @app.get("/media/video/{video_id}", tags=["media"])
     def media_video(video_id: int) -> FileResponse:
         """The source video of an indexed video id (byte ranges: 206 with ``Range``)."""
@@ -228,5 +250,3 @@ def create_app(gallery_dir: str | Path, token: str | None = None, max_upload_mb:
         if data is None:
             raise HTTPException(404, f"no crops for tracklet {tracklet_id}")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
-
-    return app

@@ -13,13 +13,13 @@ import json
 import shutil
 import threading
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from csip_reid.core import __version__
 from csip_reid.core.errors import ReidError
 from csip_reid.core.video import cut_clip
+from csip_reid.core.walltime import now_iso
 from csip_reid.gallery.report import render_report
 from csip_reid.serve.media import safe_file
 from csip_reid.serve.state import GalleryState
@@ -124,7 +124,7 @@ def build_export(state: GalleryState, ids: list[int], work: Path, extra: dict[st
     files = {name: {"sha256": sha256_file(p), "size": p.stat().st_size} for name, p in staged}
     manifest = {
         "format": "csip-reid/evidence", "version": 1, "generator": f"csip-reid {__version__}",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"), "gallery": str(state.root),
+        "created": now_iso(), "gallery": str(state.root),
         "appearances": appearances, "sources": list(sources.values()), "files": files, **(extra or {}),
     }
     out = work / "evidence.zip"

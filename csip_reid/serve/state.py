@@ -8,7 +8,6 @@ video), and every multi-row read below runs in one read snapshot.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from csip_reid.core.errors import GalleryError
-from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
-
-_VIDEO_SQL = (
-    "SELECT v.id, v.path, v.name, v.camera, v.fps, v.num_frames, v.width, v.height, v.status, v.error, "
-    "v.indexed_at, COUNT(t.id), MIN(t.start_s), MAX(t.end_s) "
-    "FROM videos v LEFT JOIN tracklets t ON t.video_id = v.id GROUP BY v.id ORDER BY v.id"
-)
+from csip_reid.gallery.videos import StoredVideo
 
 
 class GalleryState:
@@ -50,7 +43,7 @@ class GalleryState:
         if g is not None and getattr(self._local, "epoch", 0) != self.epoch:
             g.close()  # opened before a migration (feedback on an old gallery): reopen
             g = None
-        if g is None or g.db is None:
+        if g is None or g.closed:
             g = Gallery.open(self.root)
             self._local.gallery = g
             self._local.epoch = self.epoch
@@ -76,40 +69,13 @@ class GalleryState:
     def snapshot(self) -> Iterator[Gallery]:
         """This thread's gallery with one read snapshot for the block (no torn reads)."""
         g = self.gallery()
-        conn = self.conn(g)
-        conn.execute("BEGIN")
-        try:
+        with g.snapshot():
             yield g
-        finally:
-            conn.execute("COMMIT")
-
-    def conn(self, g: Gallery | None = None) -> sqlite3.Connection:
-        """This thread's raw SQLite connection (reads only)."""
-        c = (g or self.gallery()).db
-        if c is None:
-            raise GalleryError(f"gallery {self.root} is closed")
-        return c
 
     # -- reads ---------------------------------------------------------------------------------
     def videos(self) -> list[dict[str, Any]]:
         """Every video (indexed and failed) with its tracklet count and covered span."""
-        with self.snapshot() as g:
-            rows = self.conn(g).execute(_VIDEO_SQL).fetchall()
-            start = {v["id"]: v.get("start_time") for v in g.videos()}
-        out = []
-        for (vid, path, name, camera, fps, nf, w, h, status, error, at, count, t0, t1) in rows:
-            fps = float(fps or 0.0)
-            out.append({
-                "id": vid, "path": path, "name": name, "camera": camera or "", "fps": fps,
-                "num_frames": int(nf or 0), "width": int(w or 0), "height": int(h or 0),
-                "duration_s": round((nf or 0) / fps, 3) if fps else None, "status": status,
-                "error": error, "indexed_at": at, "tracklets": int(count),
-                "first_s": None if t0 is None else round(float(t0), 3),
-                "last_s": None if t1 is None else round(float(t1), 3),
-                "start_time": start.get(vid),
-                "end_time": wall_time(start.get(vid), (nf or 0) / fps) if fps else None,
-            })
-        return out
+        return [_video_dict(v) for v in self.gallery().videos()]
 
     def video(self, video_id: int) -> dict[str, Any]:
         """One video by id.
@@ -117,10 +83,7 @@ class GalleryState:
         Raises:
             GalleryError: No such video.
         """
-        for v in self.videos():
-            if v["id"] == video_id:
-                return v
-        raise GalleryError(f"no video {video_id} in gallery {self.root}")
+        return _video_dict(self.gallery().video(int(video_id)))
 
     def cameras(self, videos: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Per camera: indexed videos, tracklets, total duration, failures (of videos with a camera)."""
@@ -140,9 +103,7 @@ class GalleryState:
 
     def tracklet_ids(self, video_id: int) -> list[int]:
         """Ids of a video's tracklets, by start time."""
-        rows = self.conn().execute(
-            "SELECT id FROM tracklets WHERE video_id = ? ORDER BY start_s, id", (video_id,)).fetchall()
-        return [int(r[0]) for r in rows]
+        return self.gallery().tracklet_ids(int(video_id))
 
     def tracklet(self, tracklet_id: int) -> dict[str, Any]:
         """One tracklet with its boxes per frame (what the player draws).
@@ -169,14 +130,24 @@ class GalleryState:
 
     def video_path(self, video_id: int) -> str | None:
         """Stored path of an indexed video; None if the id is unknown."""
-        row = self.conn().execute(
-            "SELECT path FROM videos WHERE id = ? AND status = 'indexed'", (int(video_id),)).fetchone()
-        return None if row is None else str(row[0])
+        try:
+            v = self.gallery().video(int(video_id))
+        except GalleryError:
+            return None
+        return v.path if v.status == "indexed" else None
 
     def thumb_path(self, tracklet_id: int) -> Path | None:
-        """The stored thumbnail file name of a tracklet, joined to the gallery; None if none."""
-        row = self.conn().execute(
-            "SELECT thumb_path FROM tracklets WHERE id = ?", (int(tracklet_id),)).fetchone()
-        if row is None or not row[0]:
-            return None
-        return self.root / str(row[0])
+        """The stored thumbnail file of a tracklet; None if none."""
+        return self.gallery().thumbnail(int(tracklet_id))
+
+
+def _video_dict(v: StoredVideo) -> dict[str, Any]:
+    """A video as the app's API gives it."""
+    return {
+        "id": v.id, "path": v.path, "name": v.name, "camera": v.camera, "fps": v.fps, "num_frames": v.num_frames,
+        "width": v.width, "height": v.height, "duration_s": v.duration_s, "status": v.status, "error": v.error,
+        "indexed_at": v.indexed_at, "tracklets": v.tracklets,
+        "first_s": None if v.first_s is None else round(v.first_s, 3),
+        "last_s": None if v.last_s is None else round(v.last_s, 3),
+        "start_time": v.start_time, "end_time": v.end_time,
+    }

@@ -6,6 +6,11 @@ frame) are kept in full, but crops are sampled with a stride-doubling scheme. Ob
 ``max_samples``, every other kept crop is dropped and ``s`` doubles. The kept crops are therefore
 always evenly spaced, start at the first observation, reach within ``s`` observations of the last
 one, and number between ``max_samples / 2`` and ``max_samples`` once the track is long enough.
+
+Each kept crop also records what the embedder's pooling needs to judge it: the detector's
+confidence, the share of its box that other tracked people's boxes cover in that frame (a crowd:
+the crop may show someone else), and whether the box touches the frame edge (the person may be
+cut off).
 """
 
 from __future__ import annotations
@@ -18,6 +23,38 @@ import numpy as np
 from csip_reid.core.detections import Detections
 from csip_reid.core.tracklet import Tracklet
 
+#: A box within this many pixels of the frame edge counts as cut by it.
+EDGE_PX = 2.0
+
+
+def covered_share(boxes: np.ndarray) -> np.ndarray:
+    """(N,) share of each ``x1, y1, x2, y2`` box that the union of the other boxes covers.
+
+    The union is measured exactly, on the grid of the edges of the boxes that meet each box, so
+    two people in front of a third are not counted twice.
+    """
+    n = len(boxes)
+    out = np.zeros(n, np.float32)
+    if n < 2:
+        return out
+    x1, y1, x2, y2 = boxes.T
+    meets = (x1[:, None] < x2[None, :]) & (x1[None, :] < x2[:, None]) & (y1[:, None] < y2[None, :]) & \
+            (y1[None, :] < y2[:, None])
+    np.fill_diagonal(meets, False)
+    for i in np.flatnonzero(meets.any(1)):
+        own = (x2[i] - x1[i]) * (y2[i] - y1[i])
+        if own <= 0:
+            continue
+        o = boxes[meets[i]].copy()
+        o[:, [0, 2]] = o[:, [0, 2]].clip(x1[i], x2[i])
+        o[:, [1, 3]] = o[:, [1, 3]].clip(y1[i], y2[i])
+        xs, ys = np.unique(o[:, [0, 2]]), np.unique(o[:, [1, 3]])
+        cx, cy = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
+        cover = (((o[:, 0, None] <= cx) & (cx < o[:, 2, None]))[:, None, :]
+                 & ((o[:, 1, None] <= cy) & (cy < o[:, 3, None]))[:, :, None]).any(0)
+        out[i] = float((np.diff(ys)[:, None] * np.diff(xs)[None, :] * cover).sum() / own)
+    return out
+
 
 @dataclass
 class _Sample:
@@ -26,6 +63,9 @@ class _Sample:
     crop: np.ndarray
     box: np.ndarray
     keypoints: np.ndarray | None
+    score: float = float("nan")
+    overlap: float = 0.0
+    cut: bool = False
 
 
 @dataclass
@@ -103,12 +143,15 @@ class TrackletBuilder:
         boxes = tracked.xyxy.copy()
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        overlap = covered_share(boxes)
+        cut = (boxes[:, 0] <= EDGE_PX) | (boxes[:, 1] <= EDGE_PX) | (boxes[:, 2] >= w - EDGE_PX) | (boxes[:, 3] >= h - EDGE_PX)
         for i, tid in enumerate(tracked.tracker_id):
             track = self._active.get(int(tid))
             if track is None:
                 track = self._active[int(tid)] = _Track(int(tid))
             kps = None if tracked.keypoints is None else tracked.keypoints[i]
-            self._observe(track, frame_index, timestamp, frame, boxes[i], float(tracked.conf[i]), kps)
+            self._observe(track, frame_index, timestamp, frame, boxes[i], float(tracked.conf[i]), kps,
+                          (float(overlap[i]), bool(cut[i])))
         lost = [t for t in self._active.values() if frame_index - t.last_frame > self.lost_after]
         return self._close(lost)
 
@@ -134,6 +177,7 @@ class TrackletBuilder:
         box: np.ndarray,
         score: float,
         kps: np.ndarray | None,
+        quality: tuple[float, bool] = (0.0, False),
     ) -> None:
         obs = len(track.frames)
         track.frames.append(int(frame_index))
@@ -163,7 +207,7 @@ class TrackletBuilder:
             kps = np.asarray(kps, np.float32).reshape(17, 3).copy()
             kps[:, 0] -= cbox[0]
             kps[:, 1] -= cbox[1]
-        track.samples.append(_Sample(obs, int(frame_index), frame[y1:y2, x1:x2].copy(), cbox, kps))
+        track.samples.append(_Sample(obs, int(frame_index), frame[y1:y2, x1:x2].copy(), cbox, kps, score, *quality))
 
     def _close(self, tracks: list[_Track]) -> list[Tracklet]:
         out = []
@@ -197,6 +241,9 @@ class TrackletBuilder:
             sample_frames=np.asarray([s.frame for s in track.samples]),
             crops=[s.crop for s in track.samples],
             sample_boxes=np.stack([s.box for s in track.samples]),
+            sample_scores=np.array([s.score for s in track.samples], np.float32),
+            sample_overlap=np.array([s.overlap for s in track.samples], np.float32),
+            sample_cut=np.array([s.cut for s in track.samples], bool),
             keypoints=keypoints,
             thumbnail=track.thumbnail,
             sample_stride=track.stride,

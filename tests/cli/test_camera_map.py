@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_helpers import cut_clip, run_reid
 
 from csip_reid.core.errors import ConfigError
 from csip_reid.gallery.store import Gallery
@@ -23,6 +22,7 @@ from csip_reid.pipeline.camera_map import load_camera_map
 from csip_reid.pipeline.indexer import Indexer
 from csip_reid.pipeline.query import run_query
 from csip_reid.pipeline.settings import PipelineSettings
+from tests.helpers.cli import cut_clip, run_reid
 
 
 @pytest.fixture(scope="module")

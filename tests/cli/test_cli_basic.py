@@ -8,7 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from csip_reid.cli import _seconds, main
+from csip_reid.cli import main
+from csip_reid.cli.query import _seconds
 
 
 @pytest.fixture()

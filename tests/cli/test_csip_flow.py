@@ -10,7 +10,8 @@ import json
 
 import pytest
 import torch
-from cli_helpers import cut_clip, gallery_info, run_reid
+
+from tests.helpers.cli import cut_clip, gallery_info, run_reid
 
 pytestmark = pytest.mark.slow
 

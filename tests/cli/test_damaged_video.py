@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import OFFLINE_ARGS, cut_clip, run_reid
 
 from csip_reid.core.video import VideoReader
+from tests.helpers.cli import OFFLINE_ARGS, cut_clip, run_reid_process
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,11 @@ def test_ffmpeg_log_is_silenced(damaged: Path) -> None:
 
 
 def test_index_reports_each_video_once(damaged: Path, offline_env: dict, tmp_path: Path) -> None:
+    """A real process: FFmpeg logs on file descriptor 2 would reach the user, not the runner's stderr."""
     broken = damaged.with_name("cam_broken.mp4")
     broken.write_bytes(b"this is not a video" * 100)
-    p = run_reid("index", str(damaged), str(broken), "--gallery", str(tmp_path / "g"), *OFFLINE_ARGS,
-                 env_extra=offline_env)
+    p = run_reid_process("index", str(damaged), str(broken), "--gallery", str(tmp_path / "g"), *OFFLINE_ARGS,
+                         env_extra=offline_env)
     assert p.returncode == 1  # one video failed
     err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert not [ln for ln in err if "partial file" in ln or ln.startswith("[")], err

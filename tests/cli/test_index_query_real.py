@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import INTEL_SEGMENTS, OFFLINE_ARGS, cut_clip, gallery_info, run_reid
+
+from tests.helpers.cli import INTEL_SEGMENTS, OFFLINE_ARGS, cut_clip, gallery_info, run_reid
 
 pytestmark = pytest.mark.slow
 

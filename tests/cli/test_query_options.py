@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import OFFLINE_ARGS, cut_clip, gallery_info, run_reid
+
+from tests.helpers.cli import OFFLINE_ARGS, cut_clip, gallery_info, run_reid
 
 
 @pytest.fixture(scope="module")

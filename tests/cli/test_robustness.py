@@ -11,7 +11,8 @@ import sys
 import time
 
 import pytest
-from cli_helpers import OFFLINE_ARGS, black_video, cut_clip, gallery_info, run_reid
+
+from tests.helpers.cli import OFFLINE_ARGS, black_video, cut_clip, gallery_info, run_reid
 
 pytestmark = pytest.mark.slow
 

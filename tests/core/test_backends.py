@@ -24,7 +24,7 @@ from csip_reid.pipeline.embed import EMBEDDERS, create_embedder
 from csip_reid.tracking import TRACKERS, Tracker, create_tracker
 
 DETECTOR_RECIPES = {"yolox": "offline", "ultralytics": "random"}
-EMBEDDER_RECIPES = {"onnx": "offline", "csip": "checkpoint", "skeleton": "checkpoint"}
+EMBEDDER_RECIPES = {"onnx": "offline", "openvino": "offline", "csip": "checkpoint", "skeleton": "checkpoint"}
 TRACKER_RECIPES = {"bytetrack": {}, "botsort": {}}
 COVERED_ELSEWHERE = {"pose": "tests/pose/test_pose_backends.py", "dataset": "tests/data/test_data_datasets.py",
                      "model": "tests/models/test_model_registry.py"}
@@ -104,6 +104,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _embedder(name: str, request: pytest.FixtureRequest) -> Embedder:
     if name == "onnx":
         return create_embedder(f"onnx:{request.getfixturevalue('osnet_path')}")
+    if name == "openvino":
+        pytest.importorskip("openvino", reason="the openvino package is not installed")
+        xml = request.getfixturevalue("models_dir") / "person-reidentification-retail-0277.xml"
+        if not xml.is_file():
+            pytest.skip(f"{xml.name} missing")
+        return create_embedder(f"openvino:{xml}")
     return create_embedder(f"{name}:{request.getfixturevalue('checkpoint')}")
 
 

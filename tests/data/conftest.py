@@ -1,11 +1,12 @@
-"""Fixtures: tiny dataset trees in the real layouts, built in tmp_path (see data_trees.py)."""
+"""Fixtures: tiny dataset trees in the real layouts, built in tmp_path (see tests/helpers/datasets.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from data_trees import make_custom, make_ilids, make_lsvid, make_mars, make_prid
+
+from tests.helpers.datasets import make_custom, make_ilids, make_lsvid, make_mars, make_prid
 
 
 @pytest.fixture

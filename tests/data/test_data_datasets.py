@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from data_trees import make_custom, make_lsvid, write_image
 from scipy.io import loadmat, savemat
 
 from csip_reid.core.errors import ConfigError, DatasetError
 from csip_reid.data import build_dataset, list_datasets
+from tests.helpers.datasets import make_custom, make_lsvid, write_image
 
 
 def _summary(records):
@@ -201,15 +201,16 @@ def test_minimars(mini_mars):
 
 def test_ilids_official_windows_and_chunk_eval(ilids_root):
     ds = build_dataset("ilidsvid", ilids_root, split=0, train_window=2, train_window_stride=1)
-    # train sequences of 3 and 5 frames -> 2 and 4 windows of 2 frames, starts 0, 1, 2, ...
-    assert [len(r) for r in ds.train] == [2] * (2 + 2 + 4 + 4)
-    whole = build_dataset("ilidsvid", ilids_root, split=0)
-    assert ds.train[1].frames == whole.train[0].frames[1:3] and ds.train[1].name.endswith("#1")
-    assert _summary(ds.query) == _summary(whole.query)  # tracklet-level evaluation by default
-    chunked = build_dataset("ilidsvid", ilids_root, split=0, train_window=2, train_window_stride=2, eval_chunks=True)
+    # official starts range(0, n - 2, 1): train sequences of 3 and 5 frames -> 1 and 3 windows of 2 frames
+    assert [len(r) for r in ds.train] == [2] * (1 + 1 + 3 + 3)
+    whole = build_dataset("ilidsvid", ilids_root, split=0, eval_chunks=False)
+    assert ds.train[3].frames == whole.train[2].frames[1:3] and ds.train[3].name.endswith("#1")
+    assert _summary(whole.query) == [(1, 0, 2), (5, 0, 4)]  # eval_chunks=False: one item per sequence
+    # chunk-level evaluation by default (the official protocol): query of 2 and 4 frames -> 1 and 2 items
+    assert [(r.pid, len(r)) for r in ds.query] == [(1, 2), (5, 2), (5, 2)]
+    chunked = build_dataset("ilidsvid", ilids_root, split=0, train_window=2, train_window_stride=2)
     assert [len(r) for r in chunked.train] == [2, 2, 2, 2, 2, 2]  # 3 -> [0:2]; 5 -> [0:2], [2:4]
-    # query of 2 and 4 frames -> 1 and 2 chunks, each its own query item
-    assert [(r.pid, len(r)) for r in chunked.query] == [(1, 2), (5, 2), (5, 2)]
+    assert [(r.pid, len(r)) for r in chunked.query] == [(1, 2), (5, 2)]  # 4 frames: range(0, 2, 2) -> [0:2]
     with pytest.raises(DatasetError, match="train_window"):
         build_dataset("ilidsvid", ilids_root, train_window_stride=0)
 

@@ -8,12 +8,12 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from data_trees import decode_values
 
 from csip_reid.core.errors import ConfigError, DatasetError
 from csip_reid.data import build_dataset, build_test_loader, build_train_loader
 from csip_reid.data.records import VideoReIDDataset
 from csip_reid.data.sampling import dense_clips, rrs_test_indices
+from tests.helpers.datasets import decode_values
 
 KEYS = {"images", "skeletons", "skeleton_mask", "pid", "camid", "index"}
 RAW = dict(height=8, width=4, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # pixels come back as value/255

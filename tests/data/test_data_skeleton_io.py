@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from data_trees import skeleton_frame
 
 from csip_reid.core.errors import DatasetError
 from csip_reid.data.skeleton_io import (
@@ -16,6 +15,7 @@ from csip_reid.data.skeleton_io import (
     root_centre,
     write_skeleton_json,
 )
+from tests.helpers.datasets import skeleton_frame
 
 
 def test_roundtrip_with_missing_joint(tmp_path):
@@ -23,11 +23,24 @@ def test_roundtrip_with_missing_joint(tmp_path):
     kp[3] = np.nan
     write_skeleton_json(tmp_path / "a.json", kp, "h36m17-3d")
     raw = json.loads((tmp_path / "a.json").read_text())
-    assert raw["format"] == "h36m17-3d" and raw["keypoints"][3] is None
+    # no null anywhere: the official loader's np.array(keypoints) must give a float (17, 3) array
+    assert raw["format"] == "h36m17-3d" and raw["keypoints"][3] == [0.0, 0.0, 0.0] and raw["missing"] == [3]
+    assert np.array(raw["keypoints"]).dtype == np.float64 and "null" not in (tmp_path / "a.json").read_text()
     back, fmt = read_skeleton_json(tmp_path / "a.json")
     assert fmt == "h36m17-3d" and back.dtype == np.float32
     np.testing.assert_array_equal(np.isnan(back).any(1), np.arange(17) == 3)
     np.testing.assert_allclose(np.delete(back, 3, 0), np.delete(kp, 3, 0))
+
+
+def test_older_files_with_null_joints_and_zero_confidence_read_as_missing(tmp_path):
+    rows = [[float(j + 1), 2.0, 0.9] for j in range(17)]
+    rows[5], rows[7] = None, [1.0, 1.0, 0.0]
+    (tmp_path / "o.json").write_text(json.dumps({"keypoints": rows, "format": "h36m17-2d-conf"}))
+    back, _ = read_skeleton_json(tmp_path / "o.json")
+    np.testing.assert_array_equal(np.isnan(back).any(1), np.isin(np.arange(17), [5, 7]))
+    (tmp_path / "bad.json").write_text(json.dumps({"keypoints": rows, "missing": [17]}))
+    with pytest.raises(DatasetError, match="missing"):
+        read_skeleton_json(tmp_path / "bad.json")
 
 
 def test_all_missing_frame_written_as_zeros_read_as_missing(tmp_path):

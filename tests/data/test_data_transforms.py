@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from data_trees import skeleton_frame
 
 from csip_reid.data.transforms import (
     H36M_FLIP_PERM,
@@ -17,6 +16,7 @@ from csip_reid.data.transforms import (
     resize_frames,
     to_tensor,
 )
+from tests.helpers.datasets import skeleton_frame
 
 
 def half_frame(h: int = 32, w: int = 16) -> np.ndarray:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from cli_helpers import OFFLINE_ARGS, run_reid  # noqa: E402
-
-from csip_reid.distributed import RayIndexer, RayOptions  # noqa: E402
-from csip_reid.distributed.worker import CRASH_ALWAYS_ENV, CRASH_ONCE_ENV  # noqa: E402
-from csip_reid.gallery.store import Gallery  # noqa: E402
+from csip_reid.distributed import RayIndexer, RayOptions
+from csip_reid.distributed.worker import CRASH_ALWAYS_ENV, CRASH_ONCE_ENV
+from csip_reid.gallery.store import Gallery
+from tests.helpers.cli import OFFLINE_ARGS, run_reid_process
 
 
 def _content(root: Path) -> dict[tuple, np.ndarray]:
@@ -31,12 +28,12 @@ def _answers(root: Path, queries: np.ndarray) -> list[list[tuple]]:
 
 def _video_rows(root: Path) -> list[tuple[str, str]]:
     with Gallery.open(root) as g:
-        return sorted((p, s) for p, s in g.db.execute("SELECT path, status FROM videos"))
+        return sorted((v.path, v.status) for v in g.videos())
 
 
 def _starts(root: Path) -> dict[str, str | None]:
     with Gallery.open(root) as g:
-        return {v["path"]: v["start_time"] for v in g.indexed_videos()}
+        return {v.path: v.start_time for v in g.indexed_videos()}
 
 
 def test_ray_cli_records_start_times(ray_cluster, short_videos, tmp_path):
@@ -47,20 +44,20 @@ def test_ray_cli_records_start_times(ray_cluster, short_videos, tmp_path):
     for src, dst in zip(short_videos[:2], named, strict=True):
         dst.write_bytes(src.read_bytes())  # real files: the names carry the times
     dest = tmp_path / "g"
-    run_reid("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--ray-address", "auto",
-             "--workers", "1", "--time-from-name", "%Y%m%d_%H%M%S", "-q", *OFFLINE_ARGS, check=True)
+    run_reid_process("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--ray-address", "auto",
+                     "--workers", "1", "--time-from-name", "%Y%m%d_%H%M%S", "-q", *OFFLINE_ARGS, check=True)
     assert _starts(dest) == {str(named[0]): "2024-05-01T08:00:00+00:00",
                              str(named[1]): "2024-05-01T08:15:00+00:00"}
-    p = run_reid("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--start-time",
-                 "2024-05-01T08:00:00", *OFFLINE_ARGS)
+    p = run_reid_process("index", str(cams), "--gallery", str(dest), "--executor", "ray", "--start-time",
+                         "2024-05-01T08:00:00", *OFFLINE_ARGS)
     assert p.returncode == 2 and "--start-time names the start of one video" in p.stderr
 
 
 def test_ray_cli_matches_local(ray_cluster, short_videos, local_gallery, tmp_path):
-    """Two workers through the real CLI (joining the test's cluster) give the local gallery."""
+    """Two workers through the real CLI process (joining the test's cluster) give the local gallery."""
     dest = tmp_path / "g"
-    p = run_reid("index", *map(str, short_videos), "--gallery", str(dest), "--executor", "ray",
-                 "--ray-address", "auto", "--workers", "2", "--json", *OFFLINE_ARGS, check=True)
+    p = run_reid_process("index", *map(str, short_videos), "--gallery", str(dest), "--executor", "ray",
+                         "--ray-address", "auto", "--workers", "2", "--json", *OFFLINE_ARGS, check=True)
     summary = json.loads(p.stdout)
     assert (summary["videos"], summary["indexed"], summary["failed"]) == (3, 3, 0)
     local, dist = _content(local_gallery), _content(dest)

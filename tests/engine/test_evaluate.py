@@ -119,6 +119,7 @@ def test_skeleton_embedders(coded_root):
     np.testing.assert_allclose(skel[2, :, 2], np.arange(17) * 3 + 2 + 2)  # ... confidence kept
 
 
+@pytest.mark.slow
 def test_reference_figure_minimars_osnet(mini_mars, osnet_path):
     """OSNet x0.25 (MSMT17), every 4th frame, mean of unit frame features, cosine: r1 0.696, mAP 0.743."""
     out = evaluate_embedder(create_embedder(f"onnx:{osnet_path}"), build_dataset("minimars", mini_mars),

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "gpu_train.sh"
 
@@ -16,6 +18,7 @@ def test_script_parses() -> None:
     assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_cpu_fallback_runs_the_smoke_version() -> None:
     env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     p = subprocess.run(["bash", str(SCRIPT), "--json", "--steps", "1"], capture_output=True, text=True, env=env,

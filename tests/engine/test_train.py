@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 import torch
-from csip_synthetic import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 from csip_reid.core.errors import CheckpointError, ConfigError, DatasetError
 from csip_reid.data import VideoReIDDataset, build_dataset
 from csip_reid.engine.train import fit, train
 from csip_reid.models import create_model, load_config
 from csip_reid.models.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint
+from tests.helpers.training import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 STEPS = 2  # iterations per epoch: keeps the module at a few seconds of CPU per epoch
 LOSS_TERMS = {"id_cls", "id_proj", "id_tp", "tri_cls", "tri_proj", "tri_tp", "csip", "frame"}
@@ -70,7 +70,7 @@ def test_checkpoints_load_with_weights_only(full_run: tuple[Path, dict], name: s
     assert ck["format"] == FORMAT
     assert ck["stage"] == (1 if name == "stage1.pt" else 2)
     assert ck["preprocess"] == {"height": 64, "width": 32, "mean": [0.485, 0.456, 0.406],
-                                "std": [0.229, 0.224, 0.225], "rgb": True, "scale": 1 / 255, "interpolation": "bilinear"}
+                                "std": [0.229, 0.224, 0.225], "rgb": True, "scale": 1 / 255, "interpolation": "pil_bilinear"}
     assert ck["skeleton_format"] == "h36m17-3d" and ck["num_cameras"] == 6 and ck["num_classes"] == 16
     assert ck["config"]["name"] == "csip_tiny"
     assert (ck["train_state"] is not None) == (name == "last.pt")

@@ -1,4 +1,4 @@
-"""Training steps of csip_tiny on real mini-MARS tracklets (synthetic skeletons, see csip_synthetic)."""
+"""Training steps of csip_tiny on real mini-MARS tracklets (synthetic skeletons, see tests/helpers/training.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from csip_synthetic import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 from csip_reid.data import VideoReIDDataset, build_train_loader
 from csip_reid.engine.context import TrainContext
@@ -25,6 +24,7 @@ from csip_reid.models import build_model, load_config
 from csip_reid.models.config import Stage1Config, Stage2Config
 from csip_reid.models.csip import CSIPReID
 from csip_reid.models.losses import stage2_losses
+from tests.helpers.training import minimars_with_synthetic_skeletons, one_torch_thread  # noqa: F401
 
 
 @pytest.fixture(scope="module")

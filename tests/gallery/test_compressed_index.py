@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.compressed import lists_file, memory_bytes_per_vector
-from csip_reid.gallery.index import VectorIndex
+from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 DIM = 64
 
@@ -36,7 +36,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 def test_compressed_recall_against_exact(kind: str, floor: float) -> None:
     vecs, queries = _data()
     ids = np.arange(4000) + 100
-    index = VectorIndex.build(ids, vecs, DIM, _policy(kind))
+    index = build_in_memory(ids, vecs, DIM, _policy(kind))
     assert index.kind == kind and index.ntotal == 4000
     truth = ids[np.argsort(-(queries @ vecs.T), axis=1)[:, :10]]
     recall = _recall(index.search(queries, 10)[1], truth)

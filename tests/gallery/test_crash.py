@@ -10,28 +10,28 @@ import sys
 import time
 from pathlib import Path
 
-from gallery_testlib import add_video, unit_vectors
+import pytest
 
 from csip_reid.gallery import Gallery, IndexPolicy
+from tests.helpers.gallery import add_video, unit_vectors
 
-HERE = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Adds videos forever; video i has 20 + 37 * (i % 5) tracklets, written into its name. Logs
 # "begin i" / "end i" around each add_video call. A low exact_max makes the index switch to IVF
 # (and re-train) while it runs, so the kill can also land in an index rebuild or save.
 CHILD = """
 import sys
-sys.path.insert(0, sys.argv[3])
-from gallery_testlib import fake_embedder_info, make_tracklets, unit_vectors
-from csip_reid.gallery import Gallery, IndexPolicy
+from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
+from tests.helpers.gallery import fake_embedder_info, make_tracklets, unit_vectors
 
 root, log = sys.argv[1], open(sys.argv[2], "a", buffering=1)
-g = Gallery.open_or_create(root, fake_embedder_info(), policy=IndexPolicy(exact_max=int(sys.argv[4])))
-for i in range(int(sys.argv[5]), 100000):
+g = Gallery.open_or_create(root, fake_embedder_info(), policy=IndexPolicy(exact_max=int(sys.argv[3])))
+for i in range(int(sys.argv[4]), 100000):
     n = 20 + 37 * (i % 5)
     tracklets = make_tracklets(unit_vectors(n, seed=i), seed=i, thumb_height=64)
     log.write(f"begin {i}\\n")
-    g.add_video(f"/videos/v{i:05d}_n{n}.mp4", f"h{i}", "cam1", tracklets, 25.0, 100, 64, 64)
+    g.add_video(VideoRecord(f"/videos/v{i:05d}_n{n}.mp4", f"h{i}", "cam1", 25.0, 100, 64, 64), tracklets)
     log.write(f"end {i}\\n")
 """
 
@@ -61,6 +61,7 @@ def _check(root: Path, finished: set[int]) -> list[dict]:
     return videos
 
 
+@pytest.mark.slow
 def test_sigkill_during_add_video(tmp_path: Path) -> None:
     """Six writers in a row on one gallery, each killed at a random moment of an add_video call."""
     root, log = tmp_path / "g", tmp_path / "log.txt"
@@ -69,8 +70,8 @@ def test_sigkill_during_add_video(tmp_path: Path) -> None:
     for _ in range(6):
         start = max(finished, default=-1) + 1
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(root), str(log), str(HERE), "600", str(start)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-c", CHILD, str(root), str(log), "600", str(start)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
         )
         try:
             _wait_for(log, rf"end {start + 1}")  # two whole videos in this round first

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import fake_embedder_info, make_tracklets
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery.fused import search_fused
-from csip_reid.gallery.store import Gallery
+from csip_reid.gallery.store import Gallery, VideoRecord
+from tests.helpers.gallery import fake_embedder_info, make_tracklets
 
 DIM, SDIM = 8, 4
 
@@ -33,7 +33,8 @@ def gallery(tmp_path: Path):
     for t, k in zip(tracks, "ABCD", strict=True):
         t.skeleton_embedding = _unit([*skel[k], 0, 0]) if k in skel else None
     g = Gallery.create(tmp_path / "g", fake_embedder_info(dim=DIM))
-    g.add_video("/videos/v.mp4", "hash-v", "cam1", tracks, fps=25.0, num_frames=100, width=64, height=64, stats={})
+    g.add_video(VideoRecord("/videos/v.mp4", "hash-v", "cam1", fps=25.0, num_frames=100, width=64, height=64,
+                            stats={}), tracks)
     ids, _ = g.vectors()  # ids follow insertion order
     names = dict(zip(ids.tolist(), "ABCD", strict=True))
     yield g, names
@@ -81,7 +82,7 @@ def test_skeleton_mode_ranks_only_tracklets_with_skeletons(gallery) -> None:
 def test_gallery_without_skeleton_vectors_is_a_clear_error(tmp_path: Path) -> None:
     vecs = np.stack([_unit([1, 0, 0, 0, 0, 0, 0, 0])])
     with Gallery.create(tmp_path / "g", fake_embedder_info(dim=DIM)) as g:
-        g.add_video("/videos/v.mp4", "h", "cam1", make_tracklets(vecs), fps=25.0, num_frames=10, width=8,
-                    height=8, stats={})
+        g.add_video(VideoRecord("/videos/v.mp4", "h", "cam1", fps=25.0, num_frames=10, width=8, height=8,
+                                stats={}), make_tracklets(vecs))
         with pytest.raises(GalleryError, match="no skeleton vectors"):
             search_fused(g, Q_APP, Q_SKEL, mode="fused")

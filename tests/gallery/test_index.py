@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
-from synthetic import ClusteredSphere, clustered_unit_vectors  # bench/synthetic.py (see conftest.py)
 
-from csip_reid.gallery import Gallery, IndexPolicy
+from bench.synthetic import ClusteredSphere, clustered_unit_vectors
+from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
 from csip_reid.gallery.index import VectorIndex
+from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 
 def _recall_at_10(hits, truth: np.ndarray) -> float:
@@ -25,7 +26,8 @@ def test_switch_to_ivf_keeps_recall(tmp_path: Path) -> None:
     g = Gallery.create(tmp_path / "g", fake_embedder_info(dim=dim), policy=IndexPolicy(exact_max=2000))
     kinds = []
     for i in range(30):
-        g.add_video(f"/v/{i}.mp4", f"h{i}", "c", make_tracklets(vecs[i * 100 : (i + 1) * 100]), 25, 10, 64, 64)
+        g.add_video(VideoRecord(f"/v/{i}.mp4", f"h{i}", "c", 25, 10, 64, 64),
+                                make_tracklets(vecs[i * 100 : (i + 1) * 100]))
         kinds.append(g.index.kind)
     assert kinds == ["flat"] * 19 + ["ivf"] * 11  # switched when the 2,000th vector arrived
     desc = g.index.describe()
@@ -72,7 +74,7 @@ def test_unclusterable_data_stays_exact(tmp_path: Path) -> None:
 def test_exclusion_filters_inside_faiss(kind: str) -> None:
     vecs, _ = clustered_unit_vectors(1000, 32, seed=5)
     ids = np.arange(1000, 2000)
-    index = VectorIndex.build(ids, vecs, 32, POLICIES[kind])
+    index = build_in_memory(ids, vecs, 32, POLICIES[kind])
     assert index.kind == kind and index.ntotal == 1000
     excluded = ids[:900]  # most of the gallery, including the query itself
     scores, found = index.search(vecs[:3], k=10, exclude_ids=excluded)
@@ -85,7 +87,7 @@ def test_exclusion_filters_inside_faiss(kind: str) -> None:
 def test_remove_keep_only_save_load(kind: str, tmp_path: Path) -> None:
     vecs = unit_vectors(600)
     ids = np.arange(10, 610)
-    index = VectorIndex.build(ids, vecs, 32, POLICIES[kind])
+    index = build_in_memory(ids, vecs, 32, POLICIES[kind])
     assert index.remove(np.array([10, 11, 12, 99999])) == 3
     assert index.keep_only(ids[100:]) == 97
     assert index.ntotal == 500

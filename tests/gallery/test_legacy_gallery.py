@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.gallery import Gallery, GalleryRecord
+from csip_reid.gallery import Gallery, GalleryRecord, VideoRecord
 from csip_reid.gallery.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "gallery_v0_1"
@@ -101,8 +101,8 @@ def test_legacy_gallery_reads(legacy: Path) -> None:
         assert g.vectors("skeleton")[0].shape == (0,)
         assert all(g.is_indexed(h) for h in HASHES) and not g.is_indexed(HASHES[0], "another-fingerprint")
         stored = g.indexed_videos()
-        assert [v["path"] for v in stored] == [v[0] for v in VIDEOS]
-        assert [v["content_hash"] for v in stored] == HASHES and stored[0]["stats"]["tracks"] == 1
+        assert [v.path for v in stored] == [v[0] for v in VIDEOS]
+        assert [v.content_hash for v in stored] == HASHES and stored[0].stats["tracks"] == 1
 
         info = g.info()
         assert (info["num_videos"], info["num_tracklets"], info["num_failed"]) == (2, 2, 1)
@@ -113,10 +113,10 @@ def test_legacy_gallery_reads(legacy: Path) -> None:
             == [(p, n, c, 1, h) for (p, n, c, _, _), h in zip(VIDEOS, HASHES, strict=True)]
         assert [(f["path"], f["error"]) for f in info["failed"]] == [FAILED]
         # Read-only use leaves the schema as it is: the new column and tables read as empty.
-        assert [v["start_time"] for v in g.videos()] == [None, None, None]
-        assert [(v["name"], v["status"], v["tracklets"]) for v in g.videos()] == \
+        assert [v.start_time for v in g.videos()] == [None, None, None]
+        assert [(v.name, v.status, v.tracklets) for v in g.videos()] == \
             [("tfjs_pose_1.mp4", "indexed", 1), ("broken.mp4", "failed", 0), ("intel_part.mp4", "indexed", 1)]
-        assert not g.has_identities and all(r.start_time is None for r in recs)
+        assert not g.identities.available and all(r.start_time is None for r in recs)
     db = sqlite3.connect(legacy / "gallery.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
     db.close()
@@ -135,8 +135,9 @@ def test_legacy_gallery_grows_and_reopens(legacy: Path, tmp_path: Path) -> None:
     vec = np.random.default_rng(11).standard_normal(DIM).astype(np.float32)
     vec /= np.linalg.norm(vec)
     with Gallery.open_or_create(legacy, {**old_manifest["embedder"], "fingerprint": FINGERPRINT}) as g:
-        video_id = g.add_video("/tmp/legacy_in/cam3/new.mp4", "hash-new", "cam3", [_new_tracklet(vec)],
-                               fps=30.0, num_frames=40, width=640, height=480, stats={"tracks": 1})
+        video_id = g.add_video(VideoRecord("/tmp/legacy_in/cam3/new.mp4", "hash-new", "cam3", fps=30.0,
+                                           num_frames=40, width=640, height=480, stats={"tracks": 1}),
+                                           [_new_tracklet(vec)])
         assert len(g) == 3 and video_id == 4
 
     with Gallery.open(legacy) as g:
@@ -181,7 +182,7 @@ def test_new_galleries_have_the_migrated_format(tmp_path: Path) -> None:
     info = {**old_manifest["embedder"], "fingerprint": FINGERPRINT}
     vec = np.random.default_rng(12).standard_normal(DIM).astype(np.float32)
     with Gallery.create(tmp_path / "new", info) as g:
-        g.add_video("/tmp/x/new.mp4", "h", "cam3", [_new_tracklet(vec)], 30.0, 40, 640, 480)
+        g.add_video(VideoRecord("/tmp/x/new.mp4", "h", "cam3", 30.0, 40, 640, 480), [_new_tracklet(vec)])
     pristine = tmp_path / "pristine"
     shutil.copytree(FIXTURE, pristine)
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())

@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from gallery_testlib import add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.cli import main
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery
 from csip_reid.gallery.merge import merge_galleries
+from tests.helpers.gallery import add_video, fake_embedder_info, unit_vectors
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import pytest
 from csip_reid.core.embedder import CropPreprocess
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.gallery import Gallery, embedder_info
+from csip_reid.gallery import Gallery, VideoRecord, embedder_info
 from csip_reid.pipeline.embed import create_embedder
 
 FRAMES = 4  # crops per tracklet: a stable enough mean feature, quick on a CPU
@@ -49,7 +49,7 @@ def test_cross_camera_search(tmp_path: Path, mini_mars: Path, osnet_path: Path) 
 
     with Gallery.create(tmp_path / "g", embedder_info(embedder)) as g:
         for cam, ts in sorted(by_camera.items()):
-            g.add_video(f"/mars/{cam}.mp4", f"hash-{cam}", cam, ts, 25.0, 1000, 128, 256)
+            g.add_video(VideoRecord(f"/mars/{cam}.mp4", f"hash-{cam}", cam, 25.0, 1000, 128, 256), ts)
         assert len(g) == len(tracklets) == 64 and g.dim == embedder.dim == 512
 
         queries = [t for t, s in zip(tracklets, split, strict=True) if s == "query"]

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gallery_testlib import POLICIES, add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.gallery import Gallery
 from csip_reid.gallery.index import VectorIndex
+from tests.helpers.gallery import POLICIES, add_video, fake_embedder_info, unit_vectors
 
 INFO = fake_embedder_info()
 
@@ -139,7 +139,7 @@ def test_crash_between_commit_and_index_save(built, monkeypatch: pytest.MonkeyPa
     with pytest.raises(KeyboardInterrupt):
         add_video(g, "c.mp4", vecs[300:450])
     g.lock.release()  # what the kernel does when the process dies
-    g.db.close()
+    g._db.close()  # the connection dies with the process too (the test plays the kernel)
     monkeypatch.undo()
     _check_consistent(root, vecs[:450], ["a.mp4", "b.mp4", "c.mp4"])
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.cli import main
 from csip_reid.core.video import cut_clip
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery.compressed import lists_file
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 DIM = 64
 ON_DISK = ["--compressed", "ivfsq8", "--compressed-above", "500", "--exact-below", "300", "--on-disk"]

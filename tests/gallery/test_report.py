@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info, unit_vectors
 
 from csip_reid.gallery import Gallery, Hit, write_report
 from csip_reid.gallery.report import clock
+from tests.helpers.gallery import add_video, fake_embedder_info, unit_vectors
 
 EVIL = 'a<b>&"c".mp4'
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from gallery_testlib import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 from csip_reid.core.errors import GalleryError
-from csip_reid.gallery import Gallery, IndexPolicy
+from csip_reid.gallery import Gallery, IndexPolicy, VideoRecord
+from tests.helpers.gallery import DIM, POLICIES, add_video, fake_embedder_info, make_tracklets, unit_vectors
 
 INFO = fake_embedder_info()
 
@@ -64,13 +65,13 @@ def test_hit_fields_and_dict(gallery: Gallery) -> None:
     hit = gallery.search(vecs[2], k=1)[0][0]
     assert hit.start_time == "2024-05-01T08:00:00.800+00:00"
     assert gallery.get_tracklet(hit.tracklet_id).end_time == hit.end_time > hit.start_time
-    assert [v["start_time"] for v in gallery.videos()] == ["2024-05-01T08:00:00+00:00"]
+    assert [v.start_time for v in gallery.videos()] == ["2024-05-01T08:00:00+00:00"]
 
 
 def test_record_round_trip(gallery: Gallery) -> None:
     vecs = unit_vectors(3)
     tracklets = make_tracklets(vecs * 2.0, video="x.mp4", skeleton=True, thumb_height=300)
-    gallery.add_video("/videos/x.mp4", "h", "cam9", tracklets, 25.0, 100, 640, 480, {})
+    gallery.add_video(VideoRecord("/videos/x.mp4", "h", "cam9", 25.0, 100, 640, 480, {}), tracklets)
     recs = list(gallery.iter_tracklets())
     assert [r.track_id for r in recs] == [1, 2, 3]
     for rec, t, v in zip(recs, tracklets, vecs, strict=True):
@@ -106,7 +107,7 @@ def test_typed_fields_without_skeleton_and_legacy_extra(gallery: Gallery) -> Non
     vecs = unit_vectors(2)
     tracklets = make_tracklets(vecs)
     tracklets[0].sample_stride = 1  # the default stride
-    gallery.add_video("/videos/y.mp4", "h", "c", tracklets, 25.0, 100, 640, 480, {})
+    gallery.add_video(VideoRecord("/videos/y.mp4", "h", "c", 25.0, 100, 640, 480, {}), tracklets)
     recs = list(gallery.iter_tracklets())
     assert [r.extra for r in recs] == [{"sample_stride": 1}, {"sample_stride": 3}]
     assert recs[0].vectors == {} and gallery.vectors("skeleton")[0].shape == (0,)
@@ -119,8 +120,9 @@ def test_typed_fields_without_skeleton_and_legacy_extra(gallery: Gallery) -> Non
     for extra, stride in [({}, 1), ({"num_detections": 7, "quality": 0.5}, 1), ({"sample_stride": 8}, 8),
                           ({"sample_stride": "8"}, 1), ({"sample_stride": 0}, 1), ({"sample_stride": 4.0}, 4)]:
         assert dataclasses.replace(recs[0], extra=extra).to_tracklet().sample_stride == stride, extra
-    gallery.db.execute("UPDATE tracklets SET extra_json = ? WHERE id = ?",
-                       ('{"num_detections": 7, "quality": 0.5}', recs[0].id))
+    with sqlite3.connect(gallery.root / "gallery.db") as db:  # as an older csip-reid wrote it
+        db.execute("UPDATE tracklets SET extra_json = ? WHERE id = ?", ('{"num_detections": 7, "quality": 0.5}',
+                                                                        recs[0].id))
     legacy = gallery.get_tracklet(recs[0].id)
     assert legacy.extra == {"num_detections": 7, "quality": 0.5} and legacy.to_tracklet().sample_stride == 1
 
@@ -128,12 +130,12 @@ def test_typed_fields_without_skeleton_and_legacy_extra(gallery: Gallery) -> Non
 def test_stats_keep_their_json_part(gallery: Gallery) -> None:
     stats = {"detections": np.int64(12), "seconds": np.float32(0.5), "quality": 0.5, "not_json": object(),
              "array": np.zeros(3)}
-    gallery.add_video("/videos/s.mp4", "hs", "c", make_tracklets(unit_vectors(1)), 25.0, 100, 640, 480, stats)
+    gallery.add_video(VideoRecord("/videos/s.mp4", "hs", "c", 25.0, 100, 640, 480, stats),
+                                  make_tracklets(unit_vectors(1)))
     (video,) = gallery.indexed_videos()
-    assert video["stats"] == {"detections": 12, "seconds": 0.5, "quality": 0.5}
-    assert type(video["stats"]["detections"]) is int
-    assert (video["path"], video["content_hash"], video["camera"], video["fps"], video["num_frames"],
-            video["width"], video["height"]) == ("/videos/s.mp4", "hs", "c", 25.0, 100, 640, 480)
+    assert video.stats == {"detections": 12, "seconds": 0.5, "quality": 0.5}
+    assert type(video.stats["detections"]) is int
+    assert video == VideoRecord("/videos/s.mp4", "hs", "c", 25.0, 100, 640, 480, video.stats)
     assert gallery.indexed_hash_at("/videos/s.mp4") == "hs" and gallery.indexed_hash_at("/videos/t.mp4") is None
 
 
@@ -191,7 +193,8 @@ def test_remove_video(gallery: Gallery) -> None:
 def test_remove_ambiguous_name(gallery: Gallery) -> None:
     vecs = unit_vectors(2)
     for folder in ("day1", "day2"):
-        gallery.add_video(f"/cases/{folder}/cam.mp4", folder, "c", make_tracklets(vecs[:1]), 25, 10, 64, 64)
+        gallery.add_video(VideoRecord(f"/cases/{folder}/cam.mp4", folder, "c", 25, 10, 64, 64),
+                                      make_tracklets(vecs[:1]))
     with pytest.raises(GalleryError, match="2 videos are named 'cam.mp4'"):
         gallery.remove_video("cam.mp4")
     assert gallery.remove_video("/cases/day2/cam.mp4") == 1
@@ -247,10 +250,10 @@ def test_bad_tracklets_leave_no_trace(gallery: Gallery) -> None:
     tracklets = make_tracklets(unit_vectors(3))
     tracklets[2].embedding = None
     with pytest.raises(GalleryError, match="no embedding"):
-        gallery.add_video("/videos/a.mp4", "h", "c", tracklets, 25, 10, 64, 64)
+        gallery.add_video(VideoRecord("/videos/a.mp4", "h", "c", 25, 10, 64, 64), tracklets)
     tracklets[2].embedding = np.ones(DIM + 1, np.float32)
     with pytest.raises(GalleryError, match="33-d embedding"):
-        gallery.add_video("/videos/a.mp4", "h", "c", tracklets, 25, 10, 64, 64)
+        gallery.add_video(VideoRecord("/videos/a.mp4", "h", "c", 25, 10, 64, 64), tracklets)
     assert len(gallery) == 0 and gallery.info()["num_videos"] == 0
     assert list((gallery.root / "thumbs").iterdir()) == []
     with pytest.raises(GalleryError, match="dim 32"):

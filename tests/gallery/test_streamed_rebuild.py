@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.gallery import Gallery, IndexPolicy
 from csip_reid.gallery import sync as sync_module
 from csip_reid.gallery.database import Database
-from csip_reid.gallery.index import VectorIndex
-from csip_reid.gallery.rebuild import DatabaseSource, StreamedKnn, build_index
+from csip_reid.gallery.rebuild import DatabaseSource, StreamedKnn, build_in_memory, build_index
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 DIM = 64
 N = 6000
@@ -52,7 +51,7 @@ def test_streamed_rebuild_equals_in_memory_build(stored: tuple[Path, np.ndarray]
     db = Database(root, DIM)
     try:
         ids, vecs = db.read_embeddings()
-        in_memory = VectorIndex.build(ids, vecs, DIM, policy)
+        in_memory = build_in_memory(ids, vecs, DIM, policy)
         source = DatabaseSource(db, chunk=700)  # 6000 rows: 9 chunks, the last one short
         with db.snapshot():
             streamed = build_index(source, DIM, policy)

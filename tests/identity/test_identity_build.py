@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from identity_testlib import add, crowd_gallery, fake_info, people, sighting
 
 from csip_reid.gallery import Gallery
 from csip_reid.identity import LabelError, build_identities, identity_of, label, labels, list_identities
+from tests.helpers.identity import add, crowd_gallery, fake_info, people, sighting
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "gallery_v0_1"
 
@@ -117,7 +117,7 @@ def test_same_label_across_overlap_is_refused(tmp_path: Path) -> None:
     c = people(2)
     with Gallery.create(tmp_path / "g", fake_info()) as g:
         add(g, "a.mp4", "cam1", [sighting(c[0], "a.mp4", "cam1", 1, 0, 10), sighting(c[1], "a.mp4", "cam1", 2, 5, 15)])
-        t1, t2 = (int(r[0]) for r in g.read("SELECT id FROM tracklets ORDER BY id"))
+        t1, t2 = (r.id for r in g.iter_tracklets())
         with pytest.raises(LabelError, match="same video at the same time"):
             label(g, t1, same_as=t2)
         assert labels(g) == []
@@ -181,7 +181,7 @@ def test_identities_survive_a_merge_and_start_times_travel(tmp_path: Path) -> No
     merge_galleries(tmp_path / "g", [tmp_path / "other"], progress=False)
     with Gallery.open(tmp_path / "g") as g:
         assert _groups(g) == before  # the merged tracklets wait for the next build
-        assert [v["start_time"] for v in g.videos() if v["camera"] == "cam7"] == ["2024-05-01T10:00:00+00:00"]
+        assert [v.start_time for v in g.videos() if v.camera == "cam7"] == ["2024-05-01T10:00:00+00:00"]
         rep = build_identities(g)
         assert rep["attached"] == 3 and rep["identities"] == 3
         assert all(len(p["cameras"]) == 3 for p in list_identities(g))

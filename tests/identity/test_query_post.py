@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from identity_testlib import crowd_gallery, people, sighting
 
 from csip_reid.identity import build_identities, label
 from csip_reid.pipeline.query import answer, run_query_tracklet
 from csip_reid.pipeline.query_post import k_reciprocal
+from tests.helpers.identity import crowd_gallery, people, sighting
 
 
 def test_grouped_answer_has_one_row_per_person(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ and used as ``--embedder onnx:FILE`` (clip input, preprocessing and T from the m
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,19 +12,18 @@ import onnx
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from cli_helpers import run_reid  # noqa: E402
-
-from csip_reid.core.tracklet import Tracklet  # noqa: E402
-from csip_reid.core.weights import file_sha256  # noqa: E402
-from csip_reid.data import build_dataset  # noqa: E402
-from csip_reid.models import create_model  # noqa: E402
-from csip_reid.models.checkpoint import save_checkpoint  # noqa: E402
-from csip_reid.models.export_onnx import export_onnx  # noqa: E402
-from csip_reid.pipeline.embed import create_embedder  # noqa: E402
-from csip_reid.pipeline.embed.onnx import OnnxEmbedder  # noqa: E402
+from csip_reid.core.tracklet import Tracklet
+from csip_reid.core.weights import file_sha256
+from csip_reid.data import build_dataset
+from csip_reid.models import create_model
+from csip_reid.models.checkpoint import save_checkpoint
+from csip_reid.models.export_onnx import export_onnx
+from csip_reid.pipeline.embed import create_embedder
+from csip_reid.pipeline.embed.onnx import OnnxEmbedder
+from tests.helpers.cli import run_reid
 
 pytest.importorskip("onnxscript", reason="the ONNX exporter needs onnxscript (pip install '.[export]')")
+pytestmark = pytest.mark.slow  # torch.export of a model, minutes on a busy CPU
 
 
 @pytest.fixture(scope="module")

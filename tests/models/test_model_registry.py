@@ -38,7 +38,8 @@ def _pfu_count(c: CSIPConfig, n: int) -> int:
     p, h = c.visual.proj_dim, c.pfu.gate_hidden
     hid = int(p * c.pfu.mlp_ratio)
     gate = (2 * p * h + h) + (h + 1)
-    layer = 3 * (2 * p) + 2 * _mha(p) + (p * hid + hid) + (hid * p + p)
+    attn = 3 * p * p + (p * p + p)  # official q/k/v without bias, output projection with bias
+    layer = 3 * (2 * p) + 2 * attn + (p * hid + hid) + (hid * p + p)
     vtu = (2 * p + p * p + p + 2 * p) + (2 * p + p * p + p) + c.pfu.layers * layer + (2 * p + p * p + p)
     return gate + vtu
 
@@ -107,6 +108,7 @@ def test_parameter_counts(name: str) -> None:
               f"skeleton {count(model.skeleton):,}; PFU {count(model.pfu):,}; SGTM {count(model.sgtm):,}")
 
 
+@pytest.mark.slow
 def test_full_model_shapes_at_256x128() -> None:
     torch.manual_seed(0)
     model = create_model("csip_vit_b16", num_classes=625, num_cameras=6)

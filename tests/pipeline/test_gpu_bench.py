@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,6 +18,7 @@ def test_gpu_sh_syntax() -> None:
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.slow
 def test_gpu_bench_cpu_fallback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "YOLO_CONFIG_DIR": str(tmp_path / "y"),
            "REID_CACHE_DIR": str(tmp_path / "c")}

@@ -19,6 +19,7 @@ def _run(code: str, env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_import_keeps_torch_multithreaded(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["YOLO_CONFIG_DIR"] = str(tmp_path)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from csip_reid.core.errors import ConfigError, WeightsNotFoundError
-from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose
+from csip_reid.core.skeleton import H36M_2D, SKELETON_FORMATS
+from csip_reid.pipeline.pose import POSES, PoseEstimator, create_pose, skeleton_format_for
 from csip_reid.pipeline.pose.skeleton import body_scale, coco_to_h36m
 from csip_reid.pipeline.pose.yolo_pose import _box_iou_with_frame
 
@@ -54,11 +55,17 @@ def offline_spec(name: str, request: pytest.FixtureRequest) -> str:
         if not HAS_MMPOSE:
             pytest.skip("mmpose not installed (scripts/install_mmpose.sh)")
         return "rtmpose-t:random" if name == "rtmpose" else f"{name}:random"
+    if name.startswith("blazepose"):
+        path = request.getfixturevalue("models_dir") / "pose_landmark_full.tflite"
+        if not path.is_file():
+            pytest.skip("pose_landmark_full.tflite missing")
+        return f"{name}:{path}"
     raise AssertionError(f"new pose back-end {name!r}: add an offline spec for it to this test")
 
 
 def test_registry_and_none() -> None:
-    assert {"movenet", "yolo-pose", "rtmpose", "rtmpose-t", "rtmpose-s", "rtmpose-m"} <= set(POSES.names())
+    assert {"movenet", "yolo-pose", "rtmpose", "rtmpose-t", "rtmpose-s", "rtmpose-m", "blazepose",
+            "blazepose-3d"} <= set(POSES.names())
     assert create_pose("none") is None and create_pose(None) is None and create_pose(" None ") is None
     with pytest.raises(ConfigError, match="unknown pose estimator 'openpose'"):
         create_pose("openpose")
@@ -66,8 +73,10 @@ def test_registry_and_none() -> None:
 
 @pytest.mark.parametrize("name", POSES.names())
 def test_every_backend_contract(name: str, request: pytest.FixtureRequest) -> None:
-    pose = create_pose(offline_spec(name, request))
+    spec = offline_spec(name, request)
+    pose = create_pose(spec)
     assert isinstance(pose, PoseEstimator)
+    assert skeleton_format_for(spec) == pose.skeleton_format  # what a manifest records, without the model
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 255, (160, 64, 3), np.uint8), rng.integers(0, 255, (90, 120, 3), np.uint8)]
     out = pose.estimate(crops)
@@ -78,6 +87,12 @@ def test_every_backend_contract(name: str, request: pytest.FixtureRequest) -> No
     assert pose.estimate([]).shape == (0, 17, 3)
     d = pose.describe()
     assert d["kind"] == pose.name and d["keypoints"] == "coco17"
+    # 3D back-ends also return their own joints, in the format they declare
+    kps, world = pose.estimate_with_world(crops)
+    assert kps.shape == (2, 17, 3) and d["skeleton_format"] == pose.skeleton_format in SKELETON_FORMATS
+    assert (world is None) == (pose.skeleton_format == H36M_2D)
+    if world is not None:
+        assert world.shape == (2, 17, 3) and world.dtype == np.float32
 
 
 # -- MoveNet -----------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_lifter_random_weights(rtmpose_t, person_crops) -> None:
 
 @pytest.mark.mmpose
 @needs_mmpose
+@pytest.mark.slow
 def test_install_script_is_idempotent() -> None:
     import subprocess
 

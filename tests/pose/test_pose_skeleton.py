@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from csip_reid.core.errors import SkeletonFormatError
-from csip_reid.core.skeleton import H36M_2D, H36M_3D, H36M_EDGES, SKELETON_FORMATS, check_skeleton_format
+from csip_reid.core.skeleton import (
+    H36M_2D,
+    H36M_3D,
+    H36M_3D_WORLD,
+    H36M_EDGES,
+    SKELETON_FORMATS,
+    check_skeleton_format,
+)
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.pipeline.pose.base import PoseEstimator
 from csip_reid.pipeline.pose.skeleton import attach_skeletons, coco_to_h36m, normalize_skeleton
@@ -143,7 +150,8 @@ def test_normalize_without_any_pelvis_is_all_nan() -> None:
 
 
 def test_formats_are_documented() -> None:
-    assert set(SKELETON_FORMATS) == {H36M_2D, H36M_3D} == {"h36m17-2d-conf", "h36m17-3d"}
+    assert set(SKELETON_FORMATS) == {H36M_2D, H36M_3D, H36M_3D_WORLD} == {"h36m17-2d-conf", "h36m17-3d",
+                                                                          "h36m17-3d-world"}
     assert all(len(doc) > 40 for doc in SKELETON_FORMATS.values())
 
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from cli_helpers import OFFLINE_ARGS, cut_clip, run_reid  # noqa: E402
-from serve_testlib import DOOR_START, INTEL, LOBBY_START  # noqa: E402
+from tests.helpers.cli import OFFLINE_ARGS, cut_clip, run_reid
+from tests.helpers.serve import DOOR_START, INTEL, LOBBY_START
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from serve_testlib import DOOR_START, LOBBY_START, PERSON2
 
 from csip_reid.gallery.schema import wall_time
 from csip_reid.gallery.store import Gallery
+from tests.helpers.serve import DOOR_START, LOBBY_START, PERSON2
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:

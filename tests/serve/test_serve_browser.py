@@ -36,11 +36,10 @@ def server(serve_gallery: Path, tmp_path_factory):
     shutil.copytree(serve_gallery, root, ignore=shutil.ignore_patterns("write.lock"))
     with Gallery.open(root) as g:
         build_identities(g)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
+    sock = socket.create_server(("127.0.0.1", 0))  # port 0: the system picks a free one, no race
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(root), log_level="warning"))
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     th.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:

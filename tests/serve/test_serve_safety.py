@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from cli_helpers import OFFLINE_ARGS
 from fastapi.testclient import TestClient
 
 from csip_reid.serve import create_app
+from tests.helpers.cli import OFFLINE_ARGS
 
 SECRET = b"top secret, never served"
 
@@ -76,18 +76,12 @@ def test_loopback_without_token_checks_the_host_header(serve_gallery: Path) -> N
     assert c.get("/api/videos", headers={"Host": "evil.example:8765"}).status_code == 400  # DNS rebinding
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_on_another_host_generates_a_token(serve_gallery: Path) -> None:
     import httpx
 
-    port = _free_port()
+    # A real process: the server's own socket, its lines on stderr; --port 0 takes a free port and says which.
     proc = subprocess.Popen([sys.executable, "-m", "csip_reid.cli", "serve", "--gallery", str(serve_gallery),
-                             "--host", "0.0.0.0", "--port", str(port)], stderr=subprocess.PIPE, text=True)
+                             "--host", "0.0.0.0", "--port", "0"], stderr=subprocess.PIPE, text=True)
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -98,6 +92,8 @@ def test_cli_on_another_host_generates_a_token(serve_gallery: Path) -> None:
                 break
         token = lines[-1].strip().split("?token=")[1]
         assert len(token) >= 32
+        port = int(re.search(r"on http://0\.0\.0\.0:(\d+)/ ", "".join(lines))[1])
+        assert port > 0 and f"http://THIS-MACHINE:{port}/?token=" in lines[-1]
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:

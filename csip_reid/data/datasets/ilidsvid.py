@@ -10,12 +10,14 @@ Row ``split`` of ``ls_set`` lists 1-based positions in the sorted list of person
 **first 150 are the test identities and the last 150 the training identities**, following
 Wang et al. and torchreid. CSIP-ReID's loader (inherited from older sequence-ReID code) uses the
 opposite halves, so its split k trains on what is tested here. Query = the cam1 sequence of each
-test identity, gallery = its cam2 sequence, one record per sequence (tracklet level; CSIP instead
-scores every 8-frame window as its own query/gallery item; ``eval_chunks=True`` does that here).
+test identity, gallery = its cam2 sequence. By default (``eval_chunks=True``, the official
+protocol) every 8-frame window of those sequences is its own query/gallery item;
+``eval_chunks=False`` keeps one item per sequence (tracklet level).
 Training uses both cameras, one record per sequence, or, with ``train_window=8,
 train_window_stride=4`` (the official recipe, ``csip_ilidsvid.yaml``), one record per 8-frame
-window: windows start at frames 0, 4, 8, ... and end inside the sequence; a sequence shorter than
-the window is one record.
+window. Windows start at frames 0, 4, 8, ... below ``n - window`` (the official
+``range(0, n - 8, 4)``: a window never ends exactly on the last frame); a sequence of at most
+``window`` frames is one record.
 
 Skeletons: ``<root>/i-LIDS-VID/sequences_skeleton_3d_hmr2.0/cam*/person*/<frame>.json``
 (CSIP-ReID), ``<root>/skeleton_3d_hmr2.0/i-LIDS-VID/sequences/...`` or
@@ -51,12 +53,12 @@ def window_starts(n: int, window: int, stride: int) -> list[int] | None:
     """Start frames of the ``window``-frame windows of an ``n``-frame sequence (None: keep it whole)."""
     if window <= 0 or n <= window:
         return None
-    return list(range(0, n - window + 1, stride))
+    return list(range(0, n - window, stride))
 
 
 @DATASETS.register("ilidsvid", help="iLIDS-VID: i-LIDS-VID/sequences/ and the ls_set split file (--split 0..9)")
 def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto", train_window: int = 0,
-                   train_window_stride: int = 4, eval_chunks: bool = False) -> VideoReIDDataset:
+                   train_window_stride: int = 4, eval_chunks: bool = True) -> VideoReIDDataset:
     """Read one of the ten iLIDS-VID splits.
 
     Args:
@@ -65,8 +67,9 @@ def build_ilidsvid(root: str | None, split: int = 0, skeletons: str = "auto", tr
         skeletons: ``auto``, ``none`` or a skeleton folder name under the root.
         train_window: Cut training sequences into windows of this many frames (0: whole sequences).
         train_window_stride: Step between window starts.
-        eval_chunks: Also cut query and gallery into windows (8 frames, stride 4 unless
-            ``train_window`` says otherwise): the official chunk-level evaluation.
+        eval_chunks: Cut query and gallery into windows (8 frames, stride 4 unless
+            ``train_window`` says otherwise): the official chunk-level evaluation (default).
+            False: one query/gallery item per sequence.
     """
     if train_window < 0 or train_window_stride < 1:
         raise DatasetError(f"iLIDS-VID: train_window must be >= 0 and train_window_stride >= 1, "

@@ -6,9 +6,12 @@ Layout (``$REID_TEST_DATA/reid_tracklets/mini_mars``)::
     <root>/bbox_test/<pid4>/<pid4>C<cam>T<tracklet4>F<frame3>.jpg
 
 One row per frame. Rows sharing ``tracklet`` form one tracklet, ordered by
-``frame_index_in_tracklet``; ``camera`` is 1-based; ``split`` is ``query`` or ``gallery``.
-``train`` holds all 64 tracklets with pids relabelled 0..15: it is for smoke training only and
-overlaps the evaluation splits.
+``frame_index_in_tracklet``; ``camera`` is 1-based; ``split`` is ``train``, ``query`` or ``gallery``.
+
+``mini_mars_full`` has a ``train`` split of other people (``bbox_train/``): the dataset's train
+records are those, and training never sees a test identity. ``mini_mars`` has no ``train`` rows;
+then train holds the query and gallery tracklets (pids relabelled 0..15), for smoke training only,
+since it overlaps the evaluation splits.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def build_minimars(root: str | None, skeletons: str = "auto") -> VideoReIDDatase
     for row in rows:
         groups[row["tracklet"]].append(row)
     locator = SkeletonLocator(base, default_sources(skeletons))
-    query, gallery = [], []
+    splits: dict[str, list[SequenceRecord]] = {"train": [], "query": [], "gallery": []}
     for name, members in groups.items():
         members.sort(key=lambda r: int(r["frame_index_in_tracklet"]))
         head = members[0]
@@ -59,9 +62,12 @@ def build_minimars(root: str | None, skeletons: str = "auto") -> VideoReIDDatase
             (head["person_id"], head["camera"], head["split"])
         }:
             raise DatasetError(f"{labels}: tracklet {name} mixes persons, cameras or splits")
-        if head["split"] not in ("query", "gallery"):
-            raise DatasetError(f"{labels}: tracklet {name} has split {head['split']!r}, expected query or gallery")
+        if head["split"] not in splits:
+            raise DatasetError(f"{labels}: tracklet {name} has split {head['split']!r}, "
+                               "expected train, query or gallery")
         frames = [str(base / r["path"]) for r in members]
         rec = SequenceRecord(frames, int(head["person_id"]), int(head["camera"]) - 1, locator.find(frames), name)
-        (query if head["split"] == "query" else gallery).append(rec)
-    return make_dataset("minimars", query + gallery, query, gallery, locator)
+        splits[head["split"]].append(rec)
+    query, gallery = splits["query"], splits["gallery"]
+    train = splits["train"] or query + gallery
+    return make_dataset("minimars", train, query, gallery, locator)

@@ -1,4 +1,7 @@
-"""``onnx:`` embedder: any ONNX person-ReID image model, mean-pooled over a tracklet's crops.
+"""``onnx:`` embedder: any ONNX person-ReID image model, pooled over a tracklet's crops.
+
+Which crops count and how they are pooled is the embedder's ``pooling`` (:mod:`csip_reid.core.pooling`;
+default ``quality``, option ``pooling=`` of :func:`~csip_reid.pipeline.embed.create_embedder`).
 
 A file written by ``reid export-onnx`` (``metadata_props["csip_reid.format"]`` =
 ``csip-reid/onnx-clip-v1``) is a *clip* model instead: it takes ``(B, T, 3, H, W)`` clips and
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,12 +24,18 @@ from csip_reid.core.arrays import evenly_spaced_indices
 from csip_reid.core.embedder import EMBEDDERS, CropPreprocess, Embedder, l2_normalize
 from csip_reid.core.errors import WeightsNotFoundError
 from csip_reid.core.onnx import CLIP_ONNX_FORMAT, onnx_session, run_onnx
-from csip_reid.core.weights import file_sha256, resolve_weights
+from csip_reid.core.pooling import as_pooling
+from csip_reid.core.weights import KNOWN_WEIGHTS, file_sha256, resolve_weights
+
+#: Crops per forward pass of a model with a dynamic batch. A video's tracklets are embedded
+#: together (6 x 16 crops on the Intel clip); one pass over all 96 cost OSNet x0.5 1.3x the time
+#: per crop of passes of 8, the Intel models the same (bench/README.md, "Models").
+MAX_BATCH = 8
 
 
 @dataclass
 class OnnxEmbedder(Embedder):
-    """Frame-level ONNX ReID model; per-frame L2-normalised features averaged, re-normalised.
+    """Frame-level ONNX ReID model; per-frame L2-normalised features pooled (``pooling``), re-normalised.
 
     The model must take one (B, 3, H, W) float32 input and return (B, D) features. Models exported
     with a fixed batch of 1 (common for ReID ONNX exports) are run frame by frame.
@@ -50,6 +59,7 @@ class OnnxEmbedder(Embedder):
         if self.clip_model:
             self._init_clip(meta)
             self._sha = file_sha256(self.path)
+            self.pooling = replace(self.pooling, flip=False)  # a clip model sees whole clips, not mirrored frames
             return
         if isinstance(shape[2], int) and isinstance(shape[3], int):
             if (shape[2], shape[3]) != (self.preprocess.height, self.preprocess.width):
@@ -101,7 +111,7 @@ class OnnxEmbedder(Embedder):
         return l2_normalize(np.concatenate(out, 0))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return run_onnx(self.session, self.input_name, batch, self.fixed_batch).reshape(len(batch), -1)
+        return run_onnx(self.session, self.input_name, batch, self.fixed_batch, MAX_BATCH).reshape(len(batch), -1)
 
     def embed_frames(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) features of single BGR crops (not normalised)."""
@@ -109,27 +119,27 @@ class OnnxEmbedder(Embedder):
             return np.zeros((0, self.dim), np.float32)
         return self._run(self.preprocess(crops)).astype(np.float32)
 
+    def frame_features(self, crops: Sequence[np.ndarray]) -> np.ndarray | None:
+        if self.clip_model:
+            return None
+        feats = self.embed_frames(crops)
+        return l2_normalize(feats) if self.frame_norm else feats
+
     def embed_crops(self, crops, cameras=None, skeletons=None) -> np.ndarray:
-        flat = [c for item in crops for c in item]
         if any(len(item) == 0 for item in crops):
             raise ValueError("every item needs at least one crop")
         if self.clip_model:
             return self._embed_clips(crops, cameras) if len(crops) else np.zeros((0, self.dim), np.float32)
-        feats = self.embed_frames(flat)
-        if self.frame_norm:
-            feats = l2_normalize(feats)
-        out, s = np.empty((len(crops), self.dim), np.float32), 0
-        for i, item in enumerate(crops):
-            out[i] = feats[s : s + len(item)].mean(0)
-            s += len(item)
-        return l2_normalize(out)
+        return self.pool_frames(crops)
 
 
-@EMBEDDERS.register("onnx", help="ONNX image ReID model, mean-pooled over crops")
+@EMBEDDERS.register("onnx", help="ONNX image ReID model, pooled over crops")
 def _make_onnx(arg: str | None, device: str = "cpu", **options: Any) -> OnnxEmbedder:
     name = arg or "osnet_x0_25_msmt17"
     path = resolve_weights(name, "ReID weights")
-    pre = options.pop("preprocess", None)
+    info = KNOWN_WEIGHTS.get(name) or KNOWN_WEIGHTS.get(path.name)
+    pre = options.pop("preprocess", None) or (info.preprocess if info else None)
     pre = CropPreprocess.from_dict(pre) if isinstance(pre, dict) else (pre or CropPreprocess())
     return OnnxEmbedder(spec=f"onnx:{name}", preprocess=pre, path=str(path), device=device,
-                        max_frames=options.pop("max_frames", 16), **options)
+                        max_frames=options.pop("max_frames", 16), pooling=as_pooling(options.pop("pooling", None)),
+                        **options)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from csip_reid.core.registry import Registry
+from csip_reid.core.skeleton import H36M_2D
 from csip_reid.core.weights import file_sha256
 
 
@@ -22,10 +23,14 @@ class PoseEstimator(ABC):
         uses_detector_keypoints: True when, with a pose *detector*, the keypoints the detector
             already produced should be used instead of running this estimator
             (see :func:`csip_reid.pipeline.pose.skeleton.attach_skeletons`).
+        skeleton_format: The skeleton format the pose stage makes from this estimator:
+            ``h36m17-2d-conf`` from the 2D keypoints, or a 3D format when
+            :meth:`estimate_with_world` returns 3D joints.
     """
 
     name: str = ""
     uses_detector_keypoints: bool = False
+    skeleton_format: str = H36M_2D
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
@@ -42,6 +47,15 @@ class PoseEstimator(ABC):
             person was found gets a block of NaN.
         """
 
+    def estimate_with_world(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """2D keypoints and, for a 3D back-end, root-centred 3D H36M-17 joints of each crop.
+
+        Returns:
+            ``(keypoints, world)``: the :meth:`estimate` keypoints and ``None``, or for a back-end
+            whose :attr:`skeleton_format` is 3D, (N, 17, 3) float32 joints in that format.
+        """
+        return self.estimate(crops), None
+
     def weights_file(self) -> Path | None:
         """The local weights file, if any (for :meth:`describe`)."""
         return None
@@ -53,6 +67,7 @@ class PoseEstimator(ABC):
             "kind": self.name,
             "spec": self.spec,
             "keypoints": "coco17",
+            "skeleton_format": self.skeleton_format,
             "weights": file_sha256(w) if w is not None else None,
         }
 
@@ -61,6 +76,9 @@ class PoseEstimator(ABC):
 
 
 POSES: Registry[PoseEstimator] = Registry("pose estimator")
+#: Back-end kind → its skeleton format, for the back-ends whose skeletons are not ``h36m17-2d-conf``
+#: (filled where they register; read by :func:`csip_reid.pipeline.pose.skeleton_format_for`).
+SKELETON_FORMAT_OF_KIND: dict[str, str] = {}
 
 
 def nan_keypoints(n: int) -> np.ndarray:

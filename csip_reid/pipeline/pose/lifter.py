@@ -33,7 +33,8 @@ _H36M_IMAGE = (1000.0, 1002.0)
 _VP3D = "videopose_h36m_1frame_fullconv_supervised_cpn_ft-5c3afaed_20210527.pth"
 register_weights(WeightsInfo(
     "videopose3d-1frm-h36m", _VP3D, "https://download.openmmlab.com/mmpose/body3d/videopose/" + _VP3D, "",
-    "VideoPose3D single-frame 2D→3D lifter, Human3.6M (OpenMMLab)",
+    "VideoPose3D single-frame 2D→3D lifter, Human3.6M (OpenMMLab)", "research-only",
+    "Human3.6M (academic licence: no commercial use)", False, "pose",
 ))
 #: name → (config path inside the mmpose configs folder, registered weights name)
 LIFTERS: dict[str, tuple[str, str]] = {

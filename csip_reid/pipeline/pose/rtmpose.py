@@ -40,7 +40,8 @@ for _name, _file, _what in (
     ("rtmpose-m", "rtmpose-m_simcc-coco_pt-aic-coco_420e-256x192-d8dd5ca4_20230127.pth", "13.6 M params"),
 ):
     register_weights(WeightsInfo(f"{_name}-coco", _file, _URL + _file, "",
-                                 f"RTMPose-{_name[-1]} COCO-17 256x192 (OpenMMLab, {_what})"))
+                                 f"RTMPose-{_name[-1]} COCO-17 256x192 (OpenMMLab, {_what})", "Apache-2.0",
+                                 "COCO 2017, pre-trained on AI Challenger (non-commercial terms)", False, "pose"))
     RTMPOSE_MODELS[_name] = (f"body_2d_keypoint/rtmpose/coco/{_name}_8xb256-420e_coco-256x192.py",
                              f"{_name}-coco")
 

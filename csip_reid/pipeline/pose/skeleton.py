@@ -51,6 +51,30 @@ _COCO_SOURCES: tuple[tuple[int, ...], ...] = (
 )
 
 
+def coco_points_to_h36m(points: np.ndarray) -> np.ndarray:
+    """Human3.6M-17 joints from points in COCO-17 order, any number of coordinates.
+
+    A joint is the mean of its COCO sources (pelvis = mid-hips, thorax = mid-shoulders, spine =
+    midpoint of pelvis and thorax, neck/nose = nose, head = mean of eyes and ears); it is NaN if
+    any source is NaN.
+
+    Args:
+        points: (..., 17, D) coordinates, e.g. 2D pixels or 3D metres.
+
+    Returns:
+        (..., 17, D) float32.
+    """
+    points = np.asarray(points, np.float32)
+    if points.shape[-2] != 17:
+        raise ValueError(f"expected (..., 17, D) COCO points, got {points.shape}")
+    out = np.empty_like(points)
+    for j, src in enumerate(_COCO_SOURCES):
+        if src:
+            out[..., j, :] = points[..., src, :].mean(axis=-2)
+    out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2
+    return out
+
+
 def coco_to_h36m(kps: np.ndarray) -> np.ndarray:
     """Convert COCO-17 keypoints to Human3.6M-17 joints.
 
@@ -69,11 +93,10 @@ def coco_to_h36m(kps: np.ndarray) -> np.ndarray:
     if kps.shape[-2:] != (17, 3):
         raise ValueError(f"expected (..., 17, 3) COCO keypoints, got {kps.shape}")
     out = np.empty_like(kps)
+    out[..., :2] = coco_points_to_h36m(kps[..., :2])
     for j, src in enumerate(_COCO_SOURCES):
         if src:
-            out[..., j, :2] = kps[..., src, :2].mean(axis=-2)
             out[..., j, 2] = kps[..., src, 2].min(axis=-1)
-    out[..., 7, :2] = (out[..., 0, :2] + out[..., 8, :2]) / 2
     out[..., 7, 2] = np.minimum(out[..., 0, 2], out[..., 8, 2])
     out[np.isnan(out).any(axis=-1)] = np.nan
     return out
@@ -145,7 +168,8 @@ def attach_skeletons(
     tracklet builder already attached are used and no pose model runs for those tracklets.
 
     Sets ``tracklet.keypoints`` (S, 17, 3) COCO in crop pixels, ``tracklet.skeleton`` and
-    ``tracklet.skeleton_format`` (``h36m17-2d-conf``, or ``h36m17-3d`` when ``lifter`` is given).
+    ``tracklet.skeleton_format`` (``h36m17-2d-conf``, ``h36m17-3d`` when ``lifter`` is given, or
+    the estimator's own 3D format, e.g. ``h36m17-3d-world`` from ``blazepose-3d``).
 
     Args:
         tracklets: Tracklets with their sampled crops.
@@ -162,14 +186,18 @@ def attach_skeletons(
     reuse = detector_has_keypoints and (pose is None or pose.uses_detector_keypoints)
     todo = [] if pose is None else [t for t in tracklets if not (reuse and t.keypoints is not None)]
     flat = [c for t in todo for c in t.crops]
-    parts = [pose.estimate(flat[s : s + batch_size]) for s in range(0, len(flat), batch_size)]
-    kps = np.concatenate(parts, 0) if parts else np.zeros((0, 17, 3), np.float32)
-    start = 0
+    parts = [pose.estimate_with_world(flat[s : s + batch_size]) for s in range(0, len(flat), batch_size)]
+    kps = np.concatenate([p[0] for p in parts], 0) if parts else np.zeros((0, 17, 3), np.float32)
+    world = np.concatenate([p[1] for p in parts], 0) if parts and parts[0][1] is not None else None
+    start, own_3d = 0, set[int]()
     for t in todo:
         t.keypoints = kps[start : start + len(t.crops)]
+        if world is not None:  # the estimator's own 3D joints are the skeleton
+            t.skeleton, t.skeleton_format = world[start : start + len(t.crops)], pose.skeleton_format
+            own_3d.add(id(t))
         start += len(t.crops)
     for t in tracklets:
-        if t.keypoints is None:
+        if t.keypoints is None or id(t) in own_3d:
             continue
         coco = np.asarray(t.keypoints, np.float32).reshape(-1, 17, 3)
         h36m = coco_to_h36m(coco)

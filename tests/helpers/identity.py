@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.gallery import Gallery
+from csip_reid.gallery import Gallery, VideoRecord
 
 DIM = 32
 
@@ -35,8 +35,10 @@ def sighting(centre: np.ndarray, video: str, camera: str, track_id: int, start_s
 
 
 def add(g: Gallery, video: str, camera: str, tracklets: list[Tracklet], start_time: str | None = None) -> int:
-    return g.add_video(f"/videos/{camera}/{video}", f"hash-{camera}-{video}", camera, tracklets, fps=10.0,
-                       num_frames=10_000, width=640, height=480, start_time=start_time)
+    record = VideoRecord(f"/videos/{camera}/{video}", f"hash-{camera}-{video}", camera, fps=10.0,
+                         num_frames=10_000,
+                         width=640, height=480, start_time=start_time)
+    return g.add_video(record, tracklets)
 
 
 def crowd_gallery(root: Path, num_people: int = 5, cameras: int = 3, seed: int = 0) -> tuple[Gallery, dict[int, int]]:
@@ -53,7 +55,5 @@ def crowd_gallery(root: Path, num_people: int = 5, cameras: int = 3, seed: int =
         ts = [sighting(centres[p], f"c{c}.mp4", f"cam{c}", p + 1, 5.0 + p, 40.0 + p, seed=100 * c + p)
               for p in range(num_people)]
         add(g, f"c{c}.mp4", f"cam{c}", ts, start_time=f"2024-05-01T08:{10 * c:02d}:00")
-        rows = g.read("SELECT t.id, t.track_id FROM tracklets t JOIN videos v ON v.id = t.video_id "
-                      "WHERE v.camera = ?", (f"cam{c}",))
-        truth.update({int(tid): int(track) - 1 for tid, track in rows})
+        truth.update({r.id: r.track_id - 1 for r in g.iter_tracklets(video=f"/videos/cam{c}/c{c}.mp4")})
     return g, truth

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.gallery import IndexPolicy
+from csip_reid.gallery import IndexPolicy, VideoRecord
 
 DIM = 32
 #: Both index kinds through the public policy. ``exact_max=0`` asks for IVF at any size (from 256
@@ -61,5 +61,6 @@ def make_tracklets(vecs: np.ndarray, video: str = "v.mp4", camera: str = "cam1",
 def add_video(gallery, name: str, vecs: np.ndarray, content_hash: str | None = None, **kw) -> int:
     """Add a fake video whose tracklets carry ``vecs``; returns its id."""
     tracklets = make_tracklets(vecs, video=name, **kw)
-    return gallery.add_video(f"/videos/{name}", content_hash or f"hash-{name}", "cam1", tracklets,
-                             fps=25.0, num_frames=1000, width=640, height=480, stats={"tracklets": len(vecs)})
+    return gallery.add_video(VideoRecord(f"/videos/{name}", content_hash or f"hash-{name}", "cam1", fps=25.0,
+                                         num_frames=1000, width=640, height=480,
+                                         stats={"tracklets": len(vecs)}), tracklets)

@@ -1,4 +1,4 @@
-"""``reid gallery reindex``: choose a gallery's index policy (compressed kind, on-disk lists, limits)."""
+"""``reid gallery info|merge|remove|reindex|set-time``: inspect or edit a gallery."""
 
 from __future__ import annotations
 
@@ -13,7 +13,65 @@ from typing import Any
 
 import click
 
+from csip_reid.cli.common import gallery_option, json_option, open_gallery, quiet_option
 from csip_reid.core.errors import ConfigError
+from csip_reid.gallery.kinds import compressed_help
+
+
+@click.group()
+def gallery() -> None:
+    """Inspect or edit a gallery."""
+
+
+@gallery.command("info")
+@gallery_option()
+@json_option()
+def gallery_info(gallery_dir: str, as_json: bool) -> None:
+    """Counts, embedder, index type and videos of a gallery."""
+    with open_gallery(gallery_dir) as g:
+        info = g.info()
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    emb = info.get("embedder", {})
+    idx = info.get("index", {})
+    click.echo(f"gallery: {info['path']}  ({info.get('size_bytes', 0) / 1e6:.1f} MB)")
+    click.echo(f"embedder: {emb.get('spec')} (dim {info.get('dim')}, fingerprint {info.get('fingerprint')})")
+    click.echo(f"skeleton format: {info.get('skeleton_format') or 'none'}")
+    click.echo(f"index: {idx.get('kind')} ({idx.get('ntotal')} vectors; exact up to {idx.get('exact_max')})")
+    click.echo(f"index policy: {idx.get('compressed')} above {idx.get('compressed_max')} vectors, lists "
+               f"{'on disk' if idx.get('on_disk') else 'in memory'} (change with `reid gallery reindex`)")
+    click.echo(f"videos: {info.get('num_videos')}  tracklets: {info.get('num_tracklets')}  "
+               f"failed: {info.get('num_failed')}")
+    for v in info.get("videos", []):
+        click.echo(f"  {v.get('tracklets', 0):>5} tracklets  {v.get('camera', '')!s:<16} {v.get('path')}")
+    for v in info.get("failed", []):
+        click.echo(f"  failed: {v.get('path')}: {v.get('error')}")
+
+
+@gallery.command("merge")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(file_okay=False))
+@gallery_option("Destination gallery (created if missing).")
+@quiet_option()
+def gallery_merge(sources: tuple[str, ...], gallery_dir: str, quiet: bool) -> None:
+    """Merge galleries indexed elsewhere (same embedder) into GALLERY; reruns skip what is there."""
+    from csip_reid.gallery.merge import merge_galleries
+
+    s = merge_galleries(gallery_dir, list(sources), progress=not quiet)
+    click.echo(f"merged {s['videos_added']} videos ({s['tracklets_added']} tracklets); "
+               f"{s['videos_skipped']} already present")
+    for path in s["conflicts"]:
+        click.echo(f"  conflict, not merged: {path} is in the gallery with other content", err=True)
+
+
+@gallery.command("remove")
+@click.argument("video")
+@gallery_option()
+def gallery_remove(video: str, gallery_dir: str) -> None:
+    """Remove VIDEO (path, file name or id) and its tracklets from the gallery."""
+    with open_gallery(gallery_dir) as g:
+        n = g.remove_video(video)
+    click.echo(f"removed {video}: {n} tracklets")
 
 
 def _count(option: str, text: str | None) -> int | None | str:
@@ -38,7 +96,7 @@ def policy_changes(compressed: str | None, compressed_above: str | None, exact_b
     Raises:
         ConfigError: A value that is not a compressed kind or a vector count.
     """
-    from csip_reid.gallery.compressed import COMPRESSED_KINDS
+    from csip_reid.gallery.kinds import COMPRESSED_KINDS
 
     changes: dict[str, Any] = {}
     if compressed is not None:
@@ -91,10 +149,9 @@ def _line(d: dict[str, Any]) -> str:
             f"recall@10: {recall}  bytes/vector: {d['bytes_per_vector']}  {lists}")
 
 
-@click.command("reindex")
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--compressed", help="Compressed index kind above --compressed-above: ivfsq8 (8-bit codes, "
-              "dim bytes per vector) or ivfpq (dim/8 bytes, much lower recall).")
+@gallery.command("reindex")
+@gallery_option()
+@click.option("--compressed", help=f"Compressed index kind above --compressed-above: {compressed_help()}.")
 @click.option("--compressed-above", help="Compress the index above this many vectors (auto: 2,000,000 at 512-d, "
               "scaled by 512/dim).")
 @click.option("--exact-below", help="Search exactly below this many vectors (auto: 50,000 at 512-d, scaled by "
@@ -103,23 +160,26 @@ def _line(d: dict[str, Any]) -> str:
               "in a memory-mapped file beside the index, or in memory.")
 @click.option("--nlist-factor", type=float, help="IVF lists per sqrt(N) (default 2). More lists partition "
               "weakly clustered galleries better at 10M+ (bench/README.md), at a longer training.")
-@click.option("--json", "as_json", is_flag=True, help="Print the index description as JSON.")
+@json_option("Print the index description as JSON.")
 def reindex(gallery_dir: str, compressed: str | None, compressed_above: str | None, exact_below: str | None,
             on_disk: bool | None, nlist_factor: float | None, as_json: bool) -> None:
     """Store a new index policy in the gallery and rebuild its index under it (bounded memory).
 
     Options not given keep the stored value; later `reid index` runs keep the policy.
     """
-    from csip_reid.gallery.store import Gallery
-
     changes = policy_changes(compressed, compressed_above, exact_below, on_disk, nlist_factor)
-    with _native_stdout_to_stderr(), Gallery.open(gallery_dir) as g:
+    with _native_stdout_to_stderr(), open_gallery(gallery_dir) as g:
         d = {**g.reindex(dataclasses.replace(g.policy, **changes)), "policy": g.policy.to_dict()}
     click.echo(json.dumps(d, indent=2) if as_json else _line(d))
 
 
-def register(group: click.Group) -> None:
-    """Attach ``reid gallery reindex`` to the ``gallery`` group."""
-    gallery = group.commands.get("gallery")
-    if isinstance(gallery, click.Group):
-        gallery.add_command(reindex)
+@gallery.command("set-time")
+@click.argument("video")
+@click.argument("start_time")
+@gallery_option()
+def set_time(video: str, start_time: str, gallery_dir: str) -> None:
+    """Set the wall-clock START_TIME (ISO 8601, e.g. 2024-05-01T08:00:00+02:00; 'none' clears) of VIDEO."""
+    with open_gallery(gallery_dir) as g:
+        vid = g.set_video_time(video, None if start_time.lower() == "none" else start_time)
+        row = g.video(vid)
+    click.echo(f"{row.path}: start time {row.start_time or 'unknown'}")

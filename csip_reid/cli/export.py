@@ -6,6 +6,8 @@ import json
 
 import click
 
+from csip_reid.cli.common import json_option
+
 
 @click.command("export-onnx")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False),
@@ -13,7 +15,7 @@ import click
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
 @click.option("--dynamic-batch", is_flag=True, help="Dynamic batch dimension (default: batch 1).")
 @click.option("--opset", default=18, show_default=True, type=click.IntRange(17))
-@click.option("--json", "as_json", is_flag=True, help="Print the export summary as JSON.")
+@json_option("Print the export summary as JSON.")
 def export_onnx(checkpoint: str, out: str, dynamic_batch: bool, opset: int, as_json: bool) -> None:
     """Export the inference path (T crops in, one unit vector out) with its preprocessing in the
     file's metadata; use it as `--embedder onnx:OUT`. The export is checked against PyTorch."""
@@ -26,8 +28,3 @@ def export_onnx(checkpoint: str, out: str, dynamic_batch: bool, opset: int, as_j
         shape = "x".join(str(d) for d in s["input_shape"])
         click.echo(f"wrote {s['out']}: clips {shape} -> {s['feature_dim']}-d, {s['nodes']} nodes, "
                    f"max |onnx - torch| = {s['max_abs_diff']:.2e}; use --embedder onnx:{s['out']}")
-
-
-def register(group: click.Group) -> None:
-    """Attach ``export-onnx`` to the ``reid`` group."""
-    group.add_command(export_onnx)

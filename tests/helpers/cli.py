@@ -1,4 +1,4 @@
-"""Helpers for end-to-end CLI tests on real video (imported by the tests and conftest)."""
+"""Helpers for end-to-end CLI tests on real video (imported by the tests and conftests)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,26 @@ from csip_reid.core.video import cut_clip  # noqa: F401  (re-exported for the te
 INTEL_SEGMENTS = [(70, 190), (230, 440), (510, 690), (750, 860), (940, 1190), (1240, 1350)]
 
 
-def run_reid(*args: str, env_extra: dict | None = None, check: bool = False, timeout: int = 600):
-    """Run the real console entry point in a subprocess; returns CompletedProcess."""
+def run_reid(*args: str, env_extra: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``reid ARGS`` in this process (click's runner): exit code, stdout and stderr as a process
+    would give them, without a new Python each time. For what needs a real process (entry point,
+    signals, a crash) use :func:`run_reid_process`."""
+    from click.testing import CliRunner
+
+    from csip_reid.cli import main
+
+    res = CliRunner().invoke(main, list(args), env=env_extra, prog_name="reid")
+    p = subprocess.CompletedProcess(["reid", *args], res.exit_code, res.stdout, res.stderr)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise AssertionError(f"reid {' '.join(args)} raised out of the CLI:\n{p.stderr}") from res.exception
+    if check and p.returncode != 0:
+        raise AssertionError(f"reid {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def run_reid_process(*args: str, env_extra: dict | None = None, check: bool = False,
+                     timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the real console entry point (``python -m csip_reid.cli``) in a subprocess."""
     env = dict(os.environ)
     env.update(env_extra or {})
     p = subprocess.run([sys.executable, "-m", "csip_reid.cli", *args], capture_output=True, text=True,

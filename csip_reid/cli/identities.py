@@ -1,4 +1,4 @@
-"""``reid identities build|list|label`` and ``reid gallery set-time``: people across cameras, real times."""
+"""``reid identities build|list|label``: people across videos and cameras."""
 
 from __future__ import annotations
 
@@ -7,20 +7,16 @@ from typing import Any
 
 import click
 
+from csip_reid.cli.common import gallery_option, json_option, open_gallery
+
 
 @click.group()
 def identities() -> None:
     """People across videos and cameras: build identities from a gallery, list them, label them."""
 
 
-def _open(gallery_dir: str) -> Any:
-    from csip_reid.gallery.store import Gallery
-
-    return Gallery.open(gallery_dir)
-
-
 @identities.command("build")
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@gallery_option()
 @click.option("--threshold", type=click.FloatRange(-1, 1), help="Merge threshold (cosine); default: chosen "
               "without labels from pairs known to be different people.")
 @click.option("--false-merge-rate", "rate", default=0.01, show_default=True, type=click.FloatRange(0.0001, 0.5),
@@ -35,13 +31,13 @@ def _open(gallery_dir: str) -> Any:
               help="Weight of skeleton similarity when the gallery has skeleton vectors.")
 @click.option("--rebuild", is_flag=True, help="Re-cluster every identity nobody confirmed (default: keep the last "
               "build's identities and attach new tracklets to them).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 def build(gallery_dir: str, threshold: float | None, rate: float, cameras: str | None, min_transition: float | None,
           k: int, skeleton_weight: float, rebuild: bool, as_json: bool) -> None:
     """Cluster every tracklet of the gallery into identities (people) and store them."""
     from csip_reid.identity import build_identities
 
-    with _open(gallery_dir) as g:
+    with open_gallery(gallery_dir) as g:
         rep = build_identities(g, threshold, rate=rate, k=k, cameras=cameras, min_transition_s=min_transition,
                                skeleton_weight=skeleton_weight, rebuild=rebuild)
     if as_json:
@@ -63,17 +59,17 @@ def _when(p: dict[str, Any]) -> str:
 
 
 @identities.command("list")
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@gallery_option()
 @click.option("--identity", "identity", type=int, help="Only this identity.")
 @click.option("--min-size", default=1, show_default=True, type=click.IntRange(1),
               help="Only identities with at least this many tracklets.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"identities": [...]}.')
+@json_option('Print {"identities": [...]}.')
 def list_cmd(gallery_dir: str, identity: int | None, min_size: int, as_json: bool) -> None:
     """Show the identities: where (cameras, videos) and when (wall-clock) each person was seen."""
     from csip_reid.core.errors import GalleryError
     from csip_reid.identity import list_identities
 
-    with _open(gallery_dir) as g:
+    with open_gallery(gallery_dir) as g:
         people = [p for p in list_identities(g, identity) if p["size"] >= min_size]
     if identity is not None and not people:
         raise GalleryError(f"no identity {identity} in gallery {gallery_dir} (see `reid identities list`)")
@@ -96,17 +92,17 @@ def list_cmd(gallery_dir: str, identity: int | None, min_size: int, as_json: boo
 
 @identities.command("label")
 @click.argument("tracklet", type=int)
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
+@gallery_option()
 @click.option("--same-as", "same_as", type=int, help="TRACKLET and this one are the same person.")
 @click.option("--not", "not_same", type=int, help="TRACKLET and this one are different people.")
 @click.option("--name", help="Name the identity of TRACKLET.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 def label_cmd(tracklet: int, gallery_dir: str, same_as: int | None, not_same: int | None, name: str | None,
               as_json: bool) -> None:
     """Confirm (--same-as), reject (--not) or name (--name) a match; every later build keeps it."""
     from csip_reid.identity import label
 
-    with _open(gallery_dir) as g:
+    with open_gallery(gallery_dir) as g:
         out = label(g, tracklet, same_as=same_as, not_same=not_same, name=name)
     if as_json:
         click.echo(json.dumps(out, indent=2))
@@ -115,23 +111,3 @@ def label_cmd(tracklet: int, gallery_dir: str, same_as: int | None, not_same: in
     what = {"same": f"same person as {lb['b']}", "not": f"not the same person as {lb['b']}",
             "name": f"named {lb.get('name')!r}"}[lb["kind"]]
     click.echo(f"tracklet {tracklet}: {what} (label {lb['id']}); identity {out['identity']}")
-
-
-@click.command("set-time")
-@click.argument("video")
-@click.argument("start_time")
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
-def set_time(video: str, start_time: str, gallery_dir: str) -> None:
-    """Set the wall-clock START_TIME (ISO 8601, e.g. 2024-05-01T08:00:00+02:00; 'none' clears) of VIDEO."""
-    with _open(gallery_dir) as g:
-        vid = g.set_video_time(video, None if start_time.lower() == "none" else start_time)
-        row = next(v for v in g.videos() if v["id"] == vid)
-    click.echo(f"{row['path']}: start time {row['start_time'] or 'unknown'}")
-
-
-def register(group: click.Group) -> None:
-    """Attach ``reid identities`` and ``reid gallery set-time``."""
-    group.add_command(identities)
-    gallery = group.commands.get("gallery")
-    if isinstance(gallery, click.Group):
-        gallery.add_command(set_time)

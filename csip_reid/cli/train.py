@@ -1,4 +1,4 @@
-"""``reid train``, ``reid eval``, ``reid export-dataset``, ``reid skeletons``, ``reid weights``, ``reid backends``."""
+"""``reid train`` and ``reid eval``: train CSIP-ReID, evaluate any embedder on a dataset."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from csip_reid.cli_common import RegistryChoice, default_device
-
-DATASET_CHOICES = RegistryChoice("dataset")
+from csip_reid.cli.common import DATASET_CHOICES, default_device, device_option, json_option
 
 
 @click.command()
@@ -20,7 +18,7 @@ DATASET_CHOICES = RegistryChoice("dataset")
 @click.option("--stage", type=click.Choice(["1", "2", "all"]), default="all", show_default=True)
 @click.option("--output", type=click.Path(file_okay=False), default="runs/csip", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT/last.pt.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
+@device_option("cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--epochs", type=int, help="Override the number of epochs of each stage run.")
 @click.option("--max-steps", type=int, help="Stop each epoch after this many steps (smoke runs).")
 @click.option("--split", type=click.IntRange(0, 9), help="iLIDS-VID/PRID split (default 0).")
@@ -54,13 +52,14 @@ def train(config: str, data_root: str, dataset: str | None, stage: str, output: 
 @click.option("--seq-len", type=click.IntRange(1), help="Frames per tracklet for rrs/even (default: the model's T, else 8).")
 @click.option("--frame-stride", "frame_stride", default=4, show_default=True, type=click.IntRange(1), help="k for --sampling stride.")
 @click.option("--split", default=0, show_default=True, type=click.IntRange(0, 9), help="iLIDS-VID/PRID split.")
-@click.option("--chunks", is_flag=True,
-              help="iLIDS-VID: every 8-frame window (stride 4) is its own query/gallery item (the official CSIP protocol).")
-@click.option("--device", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--chunks/--no-chunks", default=None,
+              help="iLIDS-VID: every 8-frame window (stride 4) is its own query/gallery item (the official CSIP "
+                   "protocol, default); --no-chunks: one item per sequence.")
+@device_option()
+@json_option()
 def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_root: str, sampling: str,
              seq_len: int | None,
-             frame_stride: int, split: int, chunks: bool, device: str | None, as_json: bool) -> None:
+             frame_stride: int, split: int, chunks: bool | None, device: str | None, as_json: bool) -> None:
     """Evaluate an embedder on a dataset: mAP and CMC rank-1/5/10/20 (market1501 protocol)."""
     from csip_reid.data import build_dataset
     from csip_reid.engine.evaluate import evaluate_embedder
@@ -71,85 +70,17 @@ def evaluate(checkpoint: str | None, embedder: str | None, dataset: str, data_ro
     spec = f"csip:{checkpoint}" if checkpoint else embedder
     emb = create_embedder(spec, device=device or default_device())
     kw: dict[str, Any] = {"split": split} if dataset in ("ilidsvid", "prid") else {}
-    if chunks:
+    if chunks is not None:
         if dataset != "ilidsvid":
-            raise click.UsageError("--chunks is the iLIDS-VID protocol; use it with --dataset ilidsvid")
-        kw["eval_chunks"] = True
+            raise click.UsageError("--chunks/--no-chunks is the iLIDS-VID protocol; use it with --dataset ilidsvid")
+        kw["eval_chunks"] = chunks
     ds = build_dataset(dataset, data_root, **kw)
     seq_len = seq_len or (emb.max_frames if checkpoint else None) or 8
     res = evaluate_embedder(emb, ds, sampling=sampling, seq_len=seq_len, stride=frame_stride, progress=not as_json)
-    res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **({"chunks": True} if chunks else {}), **res}
+    res = {"embedder": spec, "dataset": dataset, "sampling": sampling, **({"chunks": kw.get("eval_chunks", True)} if dataset == "ilidsvid" else {}), **res}
     if as_json:
         click.echo(json.dumps(res, indent=2, default=float))
     else:
         click.echo(f"{dataset} ({sampling}) with {spec}: mAP {res['mAP']:.4f}  R1 {res['r1']:.4f}  "
                    f"R5 {res['r5']:.4f}  R10 {res['r10']:.4f}  R20 {res['r20']:.4f}  "
                    f"queries {res.get('num_valid_queries')}")
-
-
-@click.command("export-dataset")
-@click.option("--gallery", "gallery_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--labels", type=click.Path(dir_okay=False), help="CSV tracklet_id,person (and optional split).")
-def export_dataset(gallery_dir: str, out: str, labels: str | None) -> None:
-    """Write a gallery's tracklets (crops + skeleton JSON) in the custom training layout.
-
-    Without --labels every tracklet becomes its own provisional identity and OUT/labels_template.csv
-    lists them for labelling; rerun with --labels once it is filled in.
-    """
-    from csip_reid.pipeline.export import export_gallery
-
-    s = export_gallery(gallery_dir, out, labels=labels)
-    click.echo(json.dumps(s, indent=2))
-
-
-@click.command("skeletons")
-@click.option("--dataset", required=True, type=DATASET_CHOICES)
-@click.option("--data-root", required=True, type=click.Path(file_okay=False))
-@click.option("--pose", default="movenet", show_default=True, help="Pose back-end spec.")
-@click.option("--device", default=None)
-@click.option("--limit", type=int, help="Only the first N tracklets (trial runs).")
-@click.option("--out", type=click.Path(file_okay=False), help="Write here instead of DATA_ROOT/skeletons (read-only datasets).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def skeletons(dataset: str, data_root: str, pose: str, device: str | None, limit: int | None, out: str | None,
-              quiet: bool) -> None:
-    """Write CSIP-format skeleton JSON for a dataset's frames (resumable)."""
-    from csip_reid.pipeline.skeletonize import skeletonize_dataset
-
-    s = skeletonize_dataset(dataset, data_root, pose=pose, device=device or default_device(), limit=limit,
-                            out=out, progress=not quiet)
-    click.echo(json.dumps(s, indent=2))
-
-
-@click.command("weights")
-def weights() -> None:
-    """List the named weights and where each one is found (or that it would be downloaded)."""
-    from csip_reid.core.weights import KNOWN_WEIGHTS, find_local, is_offline, weights_dirs
-    from csip_reid.pipeline.backends import all_registries
-
-    all_registries()  # back-end modules register their own named weights on import
-    seen = set()
-    click.echo(f"weights folders: {', '.join(str(d) for d in weights_dirs())}  offline: {is_offline()}")
-    for info in KNOWN_WEIGHTS.values():
-        if info.name in seen:
-            continue
-        seen.add(info.name)
-        local = find_local(info.name)
-        where = str(local) if local else ("download on first use" if not is_offline() else "MISSING (offline)")
-        click.echo(f"  {info.name:<22} {info.filename:<44} {where}")
-        click.echo(f"  {'':<22} {info.description}")
-
-
-@click.command("backends")
-@click.option("--json", "as_json", is_flag=True, help="Print {kind: [names]} as JSON.")
-def backends(as_json: bool) -> None:
-    """List the back-ends (detectors, trackers, pose, embedders, datasets, models) and the spec grammar."""
-    from csip_reid.pipeline.backends import all_registries, listing
-
-    click.echo(json.dumps(all_registries(), indent=2) if as_json else listing())
-
-
-def register(group: click.Group) -> None:
-    """Attach the commands of this module to the ``reid`` group."""
-    for cmd in (train, evaluate, export_dataset, skeletons, weights, backends):
-        group.add_command(cmd)

@@ -46,7 +46,7 @@ def minimars_with_synthetic_skeletons(mini_mars: Path, out: Path, seed: int = 0,
 def one_torch_thread() -> Iterator[None]:
     """Run csip_tiny single-threaded: its ops are too small for intra-op threads to pay off (on a
     busy 2-core machine two OpenMP threads made each training step about 5x slower than one).
-    Import it into a test module to apply it there."""
+    Import it into a test module (or a conftest) to apply it there."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
