@@ -136,9 +136,9 @@ def test_index_decodes_each_video_once(damaged: Path, offline: PipelineSettings,
     assert "content_hash" not in summary.to_dict()["results"][0]  # `reid index --json` is unchanged
     with Gallery.open(tmp_path / "g") as g:
         (video,) = g.videos()
-        stored = g.indexed_videos()[0]["stats"]
+        stored = g.indexed_videos()[0].stats
     # the gallery's video facts come from the one decoding
-    assert (video["fps"], video["num_frames"], video["width"], video["height"]) == (10.0, 80, 768, 432)
+    assert (video.fps, video.num_frames, video.width, video.height) == (10.0, 80, 768, 432)
     assert stored["frames_missing"] == res.missing_frames and stored["scan"] == "full"
 
 
@@ -224,7 +224,7 @@ def test_run_query_with_an_open_gallery_and_built_pipeline(person_gallery: Path,
         first = run_query(g, clip, top_k=2, pipeline=pipeline, thumbs=False)
         again = run_query(g, clip, top_k=2, pipeline=pipeline, thumbs=False)
         found = run_query_tracklet(g, first[0].hits[0].tracklet_id, top_k=2)
-        assert g.db is not None  # still open: run_query leaves a gallery it was given open
+        assert not g.closed  # still open: run_query leaves a gallery it was given open
     assert built == []
     assert [h.tracklet_id for h in first[0].hits] == [h.tracklet_id for h in again[0].hits]
     assert first[0].hits[0].score == pytest.approx(again[0].hits[0].score)
