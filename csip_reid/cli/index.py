@@ -38,9 +38,17 @@ def _pipeline_options(f: Any) -> Any:
     return f
 
 
-def _settings(config: str | None, **kw: Any) -> Any:
+def _settings(config: str | None, gallery_dir: str | None = None, **kw: Any) -> Any:
+    """Defaults (or ``--config``), then the options given; an existing gallery without ``--config``
+    grows with the pipeline it records (its embedder, detector, scan ...), so a new default does not
+    lock it out."""
+    from csip_reid.pipeline.indexer import recorded_embedder
+    from csip_reid.pipeline.query import recorded_settings
     from csip_reid.pipeline.settings import PipelineSettings
 
+    recorded = recorded_embedder(gallery_dir) if config is None and gallery_dir else None
+    if recorded is not None:
+        return recorded_settings(recorded, **kw)
     return PipelineSettings.load(config, **kw)
 
 
@@ -89,7 +97,7 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     from csip_reid.pipeline.camera_map import load_camera_map
 
     check_times(len(files), start_time, time_from_name)  # bad times fail before any work
-    settings = _settings(config, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
+    settings = _settings(config, gallery_dir, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, scan=scan, device=device, decoder=decoder,
                          camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))

@@ -53,7 +53,11 @@ class QueryResult:
 
 def gallery_settings(gallery: Gallery, **overrides: Any) -> PipelineSettings:
     """The pipeline settings stored in a gallery manifest, with explicit overrides applied."""
-    emb = gallery.embedder
+    return recorded_settings(gallery.embedder, **overrides)
+
+
+def recorded_settings(emb: dict[str, Any], **overrides: Any) -> PipelineSettings:
+    """The pipeline settings of a gallery's embedder record (its manifest), non-None ``overrides`` applied."""
     stored = dict(emb.get("pipeline") or {})
     stored.setdefault("scan", "full")  # galleries from before adaptive scanning detected every frame
     stored["embedder"] = emb.get("spec", stored.get("embedder"))
