@@ -152,7 +152,7 @@ def test_an_old_gallery_keeps_mean_pooling_for_new_videos(models_dir: Path, tmp_
     Gallery.create(tmp_path / "g", embedder_record(old, settings)).close()
     indexer = Indexer(tmp_path / "g", settings, progress=False, log=lambda m: None)
     try:
-        assert indexer.pipeline.embedder.pooling.is_mean and indexer.fingerprint == old.fingerprint()
+        assert indexer.pipeline.embedder.pooling.is_mean and indexer.pipeline.fingerprint == old.fingerprint()
     finally:
         indexer.gallery.close()
     fresh = Indexer(tmp_path / "new", settings, progress=False, log=lambda m: None)
