@@ -56,12 +56,13 @@ class PyAVCapture:
         frame_count: Frames the container claims, else duration x fps, else 0.
         position: Frame index of the last grabbed frame (-1 before the first).
         keyframe: Whether the last grabbed frame is a keyframe.
-        failed: Packets that failed to decode so far (each skipped).
+        failed: Packets that failed to decode before a later frame decoded (each skipped); failures
+            at the end of the file count as missing frames instead, as OpenCV's reader counts them.
         can_skip: Whether keyframe-only decoding is possible (the stream has presentation times).
         keyframes_decoded: Frames decoded while :attr:`sparse` was on.
         rewinds: Calls of :meth:`rewind`.
-        demuxed_to: Position of the latest packet read from the file, decoded or skipped (-1 before
-            the first): the end of what the file holds, for telling a skipped tail from a missing one.
+        demuxed_to: Position of the latest packet read while skipping to keyframes (-1 before any):
+            for telling a tail skipped to keyframes from a missing one.
 
     Raises:
         VideoError: The file cannot be opened or has no video stream.
@@ -98,6 +99,7 @@ class PyAVCapture:
         self.keyframes_decoded = 0
         self.rewinds = 0
         self.demuxed_to = -1
+        self._unconfirmed = 0
         self._sparse = False
         self._pending: deque[Any] = deque()
         self._frame: Any = None
@@ -216,12 +218,15 @@ class PyAVCapture:
             except av.error.FFmpegError as e:  # a broken container past this point
                 logger.debug("%s: demuxing stopped: %s", self.path, e)
                 return None
-            if packet.pts is not None and self.can_skip:
-                self.demuxed_to = max(self.demuxed_to, round((packet.pts - self._t0) * self._tb * self.fps))
             try:
                 self._pending.extend(packet.decode())
             except av.error.FFmpegError:  # e.g. InvalidDataError on a damaged packet
-                self.failed += 1
+                self._unconfirmed += 1  # a failure once a later frame decodes; else the end is missing
+                continue
+            if self._sparse and packet.pts is not None:  # skipped to keyframes: read, not missing
+                self.demuxed_to = max(self.demuxed_to, round((packet.pts - self._t0) * self._tb * self.fps))
+        self.failed += self._unconfirmed
+        self._unconfirmed = 0
         return self._pending.popleft()
 
 

@@ -280,7 +280,7 @@ class VideoReader:
                     yield index, index / self.fps, frame
             self.failed_frames += int(getattr(cap, "failed", 0))
             if self.end is None and self.frame_count:
-                if skipper is not None:  # a tail skipped to keyframes is not missing
+                if positioned:  # PyAV: what it read but skipped (keyframes only) or failed is not missing
                     last_ok = max(last_ok, cap.demuxed_to)
                 self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
             if skipper is not None:

@@ -24,7 +24,9 @@ def _segment_of(start: int, end: int) -> int | None:
 def test_every_person_yields_tracklets(intel_gallery):
     gallery, summary = intel_gallery
     assert summary["indexed"] == 1 and summary["failed"] == 0
-    assert summary["frames"] >= 1300
+    (res,) = summary["results"]  # the whole video was covered: nothing missing, nothing failed
+    assert res["promised_frames"] == 1394 and res["missing_frames"] == 0 and res["failed_frames"] == 0
+    assert summary["frames"] >= 1200  # the default decoder skips quiet stretches to keyframes
     info = gallery_info(gallery)
     assert info["num_tracklets"] == summary["tracklets"] >= 6
     rows = run_reid("query", "--help").stdout  # cheap sanity that the CLI is importable
