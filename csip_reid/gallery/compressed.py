@@ -114,6 +114,8 @@ def train_ivf(index: faiss.IndexIVF, sample: np.ndarray, seed: int = 0) -> None:
     if quantizer is not None and index.nlist >= TWO_LEVEL_FROM:
         quantizer.add(two_level_centroids(sample, index.nlist, seed))
     index.train(sample)
+    if quantizer is not None:
+        quantizer.hnsw.efSearch = EF_MIN  # assigning added vectors to lists
 
 
 def move_lists_to_disk(index: faiss.IndexIVF, directory: Path) -> str:

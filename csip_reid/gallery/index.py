@@ -100,6 +100,7 @@ class VectorIndex:
         self.directory: Path | None = None  # set for on-disk lists: where the sidecar lives
         #: Where a kind with a refine step (``k_factor``) reads exact vectors; None: codes only.
         self.exact_vectors: ExactVectors | None = None
+        self.k_factor = KINDS[kind].k_factor
         self._dirty = False
 
     # -- construction ------------------------------------------------------------------------
@@ -230,10 +231,9 @@ class VectorIndex:
         The candidates' exact vectors come from :attr:`exact_vectors` (the gallery's SQLite
         store); without it the codes' own ranking is returned.
         """
-        k_factor = KINDS[self.kind].k_factor
-        if k_factor <= 1 or self.exact_vectors is None:
+        if self.k_factor <= 1 or self.exact_vectors is None:
             return index.search(queries, k, params=params)
-        _, cand = index.search(queries, k * k_factor, params=params)
+        _, cand = index.search(queries, k * self.k_factor, params=params)
         found = np.unique(cand[cand >= 0])
         if not len(found):
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
