@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from synthetic import ClusteredSphere
 
 from csip_reid.gallery import compressed as cz
+from csip_reid.gallery.database import rows_in
 from csip_reid.gallery.index import _NPROBE_CANDIDATES, IndexPolicy, VectorIndex
 
 CHUNK = 250_000
@@ -47,6 +49,31 @@ def _topk_merge(best_s, best_i, s, i, k):
     return np.take_along_axis(cs, order, 1), np.take_along_axis(ci, order, 1)
 
 
+class SqliteVectors:
+    """Exact vectors in SQLite, as the gallery keeps them (the refine step's reads, like ``embeddings_of``).
+
+    Each row carries 2 KB ahead of the embedding, standing in for a tracklet's boxes, frames and
+    timestamps (stored before ``embedding`` in ``tracklets``), so a read crosses pages as it does there.
+    """
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.conn, self.dim = sqlite3.connect(path), dim
+        self.conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, track BLOB NOT NULL, embedding BLOB NOT NULL)")
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        pad = bytes(2048)
+        with self.conn:
+            self.conn.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                                  ((int(i), pad, v.astype("<f4").tobytes()) for i, v in zip(ids, vecs, strict=True)))
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.dim), np.float32)
+        row = {int(t): i for i, t in enumerate(ids)}
+        for tid, blob in rows_in(self.conn.execute, "SELECT id, embedding FROM t WHERE id IN ({ids})", ids):
+            out[row[tid]] = np.frombuffer(blob, "<f4")
+        return out
+
+
 def _timed_search(vi: VectorIndex, q: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     t = time.perf_counter()
     found = vi.search(q, k)[1]
@@ -54,7 +81,7 @@ def _timed_search(vi: VectorIndex, q: np.ndarray, k: int) -> tuple[np.ndarray, f
 
 
 def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: int, seed: int,
-              spreads: tuple[float, float], groups: int | None = None) -> dict:
+              spreads: tuple[float, float], groups: int | None = None, refine_from: str = "sqlite") -> dict:
     """Build a compressed index of ``n`` vectors in chunks and measure it."""
     policy = IndexPolicy(seed=seed)
     nlist = policy.nlist_for(n, kind)
@@ -73,8 +100,10 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     if on_disk:
         cz.move_lists_to_disk(index, tmp)
     vi = VectorIndex(index, kind, dim, nlist=nlist, nprobe=1, use_gpu=False)
-    exact = None
-    if vi.k_factor > 1:  # the refine step's exact vectors, by id (= position here)
+    exact: np.ndarray | SqliteVectors | None = None
+    if vi.k_factor > 1 and refine_from == "sqlite":  # the refine step's exact vectors, by id (= position)
+        exact = vi.exact_vectors = SqliteVectors(tmp / "exact.sqlite", dim)
+    elif vi.k_factor > 1:
         exact = np.lib.format.open_memmap(tmp / "exact.npy", "w+", np.float32, (n, dim))
         vi.exact_vectors = exact.__getitem__
     best_s = np.full((len(allq), k), -np.inf, np.float32)
@@ -88,7 +117,9 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
         ids = np.arange(start, start + m, dtype=np.int64)
         t = time.perf_counter()
         index.add_with_ids(chunk, ids)
-        if exact is not None:
+        if isinstance(exact, SqliteVectors):
+            exact.add(ids, chunk)
+        elif exact is not None:
             exact[start : start + m] = chunk
         add_s += time.perf_counter() - t
         t = time.perf_counter()
@@ -117,11 +148,13 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     found, batch_ms = _timed_search(vi, queries, k)
     singles = [_timed_search(vi, q[None], k)[1] for q in queries[:30]]
     side = _side_curves(vi, index, chosen, tune_q, tune_truth, k)
+    vi_k_factor = vi.k_factor
     cur, peak = rss_mb()
     disk = sum(p.stat().st_size for p in tmp.glob(cz.LISTS_GLOB)) / 1e6 if cz.lists_file(index) else 0.0
     del index, vi, exact
     shutil.rmtree(tmp, ignore_errors=True)
-    return {"n": n, "dim": dim, "kind": kind + (" on-disk" if on_disk else ""), "nlist": nlist,
+    refine = f" (refine: {refine_from})" if vi_k_factor > 1 else ""
+    return {"n": n, "dim": dim, "kind": kind + (" on-disk" if on_disk else "") + refine, "nlist": nlist,
             "nprobe": chosen, "tuned_recall": tuned, "recall": _recall(found, truth),
             "person_recall": _person_recall(found, truth, person, query_ids),
             "train_s": train_s, "add_s": add_s, "tune_s": tune_s, "gt_scan_s": gt_s,

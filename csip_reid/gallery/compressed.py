@@ -106,13 +106,20 @@ def train_ivf(index: faiss.IndexIVF, sample: np.ndarray, seed: int = 0) -> None:
     """Train an IVF index on a sample (L2-normalised float32 rows).
 
     A flat quantizer trains as FAISS does (spherical k-means over all lists). An HNSW quantizer
-    with :data:`TWO_LEVEL_FROM` lists or more gets :func:`two_level_centroids` (what makes 16k-50k
-    lists trainable on a CPU); they are added to the graph, then the codes are trained on the sample.
+    gets centroids from spherical k-means on a flat index, two-level (:func:`two_level_centroids`,
+    what makes 16k-50k lists trainable on a CPU) from :data:`TWO_LEVEL_FROM` lists on; they are
+    added to the graph, then the codes are trained on the sample.
     """
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     quantizer = hnsw_quantizer(index)
-    if quantizer is not None and index.nlist >= TWO_LEVEL_FROM:
-        quantizer.add(two_level_centroids(sample, index.nlist, seed))
+    if quantizer is not None:  # k-means on a flat index (FAISS would search a rebuilt graph each iteration)
+        if index.nlist >= TWO_LEVEL_FROM:
+            centroids = two_level_centroids(sample, index.nlist, seed)
+        else:
+            km = faiss.Kmeans(index.d, index.nlist, niter=10, spherical=True, seed=seed, min_points_per_centroid=1)
+            km.train(sample)
+            centroids = km.centroids / np.maximum(np.linalg.norm(km.centroids, axis=1, keepdims=True), 1e-12)
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
     index.train(sample)
     if quantizer is not None:
         quantizer.hnsw.efSearch = EF_MIN  # assigning added vectors to lists
