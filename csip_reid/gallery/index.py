@@ -21,6 +21,10 @@ and method in ``bench/README.md``):
   growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
 Above ``IndexPolicy.compressed_limit`` the lists hold codes (:mod:`csip_reid.gallery.compressed`).
+A kind with a refine step (``k_factor`` in :data:`~csip_reid.gallery.kinds.KINDS`: ``ivfhnsw-sq8``)
+re-ranks its ``k * k_factor`` best candidates by their exact vectors, read through
+:attr:`VectorIndex.exact_vectors` (the gallery's SQLite store), in :meth:`VectorIndex.search` and
+while tuning ``nprobe``.
 Indexes are built (and rebuilt from SQLite) chunk by chunk, in bounded memory, by
 :mod:`csip_reid.gallery.rebuild`; ``reid gallery reindex`` changes a gallery's stored policy.
 

@@ -55,10 +55,11 @@ def test_two_level_training_gives_every_list_a_unit_centroid() -> None:
     index.add_with_ids(vecs, np.arange(len(vecs)))
     sizes = np.array([index.invlists.list_size(i) for i in range(nlist)])
     assert sizes.sum() == len(vecs) and (sizes > 0).mean() > 0.9  # no collapsed partition
-    cz.set_nprobe(index, 8)
-    assert index.nprobe == 8 and quantizer.hnsw.efSearch == max(cz.EF_MIN, 16)
-    cz.set_nprobe(index, 64)
-    assert quantizer.hnsw.efSearch == 128
+    for nprobe in (8, 64):
+        cz.set_nprobe(index, nprobe)
+        assert index.nprobe == nprobe and quantizer.hnsw.efSearch == max(cz.EF_MIN, cz.EF_PER_PROBE * nprobe)
+    cz.set_nprobe(index, 8, ef_search=300)
+    assert quantizer.hnsw.efSearch == 300
 
 
 def _same_sets(found: np.ndarray, truth: np.ndarray) -> float:
