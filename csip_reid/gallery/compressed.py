@@ -39,7 +39,7 @@ from csip_reid.gallery.kinds import COMPRESSED_KINDS, IVF_KINDS, kind, pq_subqua
 
 LISTS_GLOB = "lists-*.ivfdata"
 #: HNSW coarse quantizer: ``efSearch = max(EF_MIN, EF_PER_PROBE * nprobe)`` (``bench/README.md``).
-EF_PER_PROBE, EF_MIN = 1, 32
+EF_PER_PROBE, EF_MIN = 1, 128
 #: Below this many lists plain k-means is cheap enough; above it centroids come from two-level k-means.
 TWO_LEVEL_FROM = 1024
 __all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "add_in_chunks", "hnsw_quantizer", "lists_file",

@@ -98,6 +98,7 @@ class VectorIndex:
         self.trained_size = trained_size
         self.tuned_recall = tuned_recall
         self.use_gpu = use_gpu and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0
+        self.use_gpu = self.use_gpu and cz.hnsw_quantizer(index) is None  # GPU IVF needs a flat quantizer
         self._gpu_index: faiss.Index | None = None
         if KINDS[kind].needs_training:
             cz.set_nprobe(faiss.extract_index_ivf(index), nprobe)
