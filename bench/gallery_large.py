@@ -5,12 +5,20 @@ the compressed index (:mod:`csip_reid.gallery.compressed`) is trained once on a 
 chunk by chunk, exact top-k ground truth for a query sample is a chunked scan that keeps the best
 k per query, and ``nprobe`` is tuned as the gallery tunes it (smallest power of two reaching
 recall@10 0.97, here on a separate tuning query set against the exact ground truth).
+
+Kinds with a refine step (``ivfhnsw-sq8``) re-rank their candidates by exact vectors that the
+bench keeps in a float32 memory-mapped file beside the lists (the gallery reads them from SQLite),
+through the gallery's own ``VectorIndex.search``. For them the bench also prints the recall and
+latency at the tuned ``nprobe`` for other ``k_factor`` and quantizer ``efSearch`` values.
+``groups`` sets the generator's look-alike groups (default one per 100 identities), to reproduce
+at 1-3M the ratio of groups to lists that makes 10M hard.
 """
 
 from __future__ import annotations
 
 import resource
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +27,9 @@ import faiss
 import numpy as np
 from synthetic import ClusteredSphere
 
-from csip_reid.gallery.compressed import lists_file, memory_bytes_per_vector, move_lists_to_disk, new_ivf
-from csip_reid.gallery.index import _NPROBE_CANDIDATES, IndexPolicy
+from csip_reid.gallery import compressed as cz
+from csip_reid.gallery.database import rows_in
+from csip_reid.gallery.index import _NPROBE_CANDIDATES, IndexPolicy, VectorIndex
 
 CHUNK = 250_000
 
@@ -40,25 +49,63 @@ def _topk_merge(best_s, best_i, s, i, k):
     return np.take_along_axis(cs, order, 1), np.take_along_axis(ci, order, 1)
 
 
+class SqliteVectors:
+    """Exact vectors in SQLite, as the gallery keeps them (the refine step's reads, like ``embeddings_of``).
+
+    Each row carries 2 KB ahead of the embedding, standing in for a tracklet's boxes, frames and
+    timestamps (stored before ``embedding`` in ``tracklets``), so a read crosses pages as it does there.
+    """
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.conn, self.dim = sqlite3.connect(path), dim
+        self.conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, track BLOB NOT NULL, embedding BLOB NOT NULL)")
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        pad = bytes(2048)
+        with self.conn:
+            self.conn.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                                  ((int(i), pad, v.astype("<f4").tobytes()) for i, v in zip(ids, vecs, strict=True)))
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.dim), np.float32)
+        row = {int(t): i for i, t in enumerate(ids)}
+        for tid, blob in rows_in(self.conn.execute, "SELECT id, embedding FROM t WHERE id IN ({ids})", ids):
+            out[row[tid]] = np.frombuffer(blob, "<f4")
+        return out
+
+
+def _timed_search(vi: VectorIndex, q: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    t = time.perf_counter()
+    found = vi.search(q, k)[1]
+    return found, 1e3 * (time.perf_counter() - t) / len(q)
+
+
 def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: int, seed: int,
-              spreads: tuple[float, float]) -> dict:
+              spreads: tuple[float, float], groups: int | None = None, refine_from: str = "sqlite") -> dict:
     """Build a compressed index of ``n`` vectors in chunks and measure it."""
     policy = IndexPolicy(seed=seed)
-    nlist = policy.nlist_for(n)
-    sphere = ClusteredSphere(dim, max(1, n // 10), id_spread=spreads[0], mode_spread=spreads[1], seed=seed)
+    nlist = policy.nlist_for(n, kind)
+    sphere = ClusteredSphere(dim, max(1, n // 10), num_modes=groups, id_spread=spreads[0], mode_spread=spreads[1],
+                             seed=seed)
     queries, query_ids = sphere.sample(num_queries)
     queries = queries.astype(np.float32)
     tune_q = sphere.sample(num_queries)[0].astype(np.float32)
     person = np.empty(n, np.int32)  # identity of every stored vector (4 B each), for same-person recall
     allq = np.concatenate([queries, tune_q])
-    index = new_ivf(kind, dim, nlist)
+    index = cz.new_ivf(kind, dim, nlist)
     tmp = Path(tempfile.mkdtemp(prefix="gallery_large_"))
     t0 = time.perf_counter()
-    n_train = min(n, max(nlist * policy.train_per_list, 10_000 if kind == "ivfpq" else 0))
-    index.train(sphere.sample(n_train)[0].astype(np.float32))  # a sample from the same distribution
+    cz.train_ivf(index, sphere.sample(policy.train_sample(n, kind))[0], seed)  # same distribution
     train_s = time.perf_counter() - t0
     if on_disk:
-        move_lists_to_disk(index, tmp)
+        cz.move_lists_to_disk(index, tmp)
+    vi = VectorIndex(index, kind, dim, nlist=nlist, nprobe=1, use_gpu=False)
+    exact: np.ndarray | SqliteVectors | None = None
+    if vi.k_factor > 1 and refine_from == "sqlite":  # the refine step's exact vectors, by id (= position)
+        exact = vi.exact_vectors = SqliteVectors(tmp / "exact.sqlite", dim)
+    elif vi.k_factor > 1:
+        exact = np.lib.format.open_memmap(tmp / "exact.npy", "w+", np.float32, (n, dim))
+        vi.exact_vectors = exact.__getitem__
     best_s = np.full((len(allq), k), -np.inf, np.float32)
     best_i = np.full((len(allq), k), -1, np.int64)
     add_s = gt_s = 0.0
@@ -71,6 +118,10 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
         t = time.perf_counter()
         index.add_with_ids(chunk, ids)
         add_s += time.perf_counter() - t
+        if isinstance(exact, SqliteVectors):  # the gallery's store, written anyway: not in "add s"
+            exact.add(ids, chunk)
+        elif exact is not None:
+            exact[start : start + m] = chunk
         t = time.perf_counter()
         s, pos = faiss.knn(allq, chunk, k, metric=faiss.METRIC_INNER_PRODUCT)
         best_s, best_i = _topk_merge(best_s, best_i, s, pos + start, k)
@@ -83,35 +134,52 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     candidates = [c for c in _NPROBE_CANDIDATES if c < nlist // 2] + [max(1, nlist // 2)]
     best, curve = (-1.0, candidates[-1]), []
     for nprobe in candidates:
-        index.nprobe = nprobe
-        tq = time.perf_counter()
-        r = _recall(index.search(tune_q, k)[1], tune_truth)
-        curve.append((nprobe, r, 1e3 * (time.perf_counter() - tq) / len(tune_q)))
+        cz.set_nprobe(index, nprobe)
+        found, ms = _timed_search(vi, tune_q, k)
+        r = _recall(found, tune_truth)
+        curve.append((nprobe, r, ms))
         if r > best[0]:
             best = (r, nprobe)
         if r >= policy.recall_target:
             break
     tuned, chosen = best
     tune_s = time.perf_counter() - t
-    t = time.perf_counter()
-    _, found = index.search(queries, k)
-    batch_ms = 1e3 * (time.perf_counter() - t) / num_queries
-    singles = []
-    for q in queries[:30]:
-        t = time.perf_counter()
-        index.search(q[None], k)
-        singles.append(time.perf_counter() - t)
+    cz.set_nprobe(index, chosen)
+    found, batch_ms = _timed_search(vi, queries, k)
+    singles = [_timed_search(vi, q[None], k)[1] for q in queries[:30]]
+    side = _side_curves(vi, index, chosen, tune_q, tune_truth, k)
+    vi_k_factor = vi.k_factor
     cur, peak = rss_mb()
-    disk = sum(p.stat().st_size for p in tmp.iterdir()) / 1e6 if lists_file(index) else 0.0
-    del index
+    disk = sum(p.stat().st_size for p in tmp.glob(cz.LISTS_GLOB)) / 1e6 if cz.lists_file(index) else 0.0
+    del index, vi, exact
     shutil.rmtree(tmp, ignore_errors=True)
-    return {"n": n, "dim": dim, "kind": kind + (" on-disk" if on_disk else ""), "nlist": nlist,
+    refine = f" (refine: {refine_from})" if vi_k_factor > 1 else ""
+    return {"n": n, "dim": dim, "kind": kind + (" on-disk" if on_disk else "") + refine, "nlist": nlist,
             "nprobe": chosen, "tuned_recall": tuned, "recall": _recall(found, truth),
             "person_recall": _person_recall(found, truth, person, query_ids),
             "train_s": train_s, "add_s": add_s, "tune_s": tune_s, "gt_scan_s": gt_s,
-            "batch_ms": batch_ms, "single_ms": 1e3 * float(np.median(singles)),
+            "batch_ms": batch_ms, "single_ms": float(np.median(singles)),
             "rss_mb": cur, "peak_rss_mb": peak, "lists_disk_mb": disk,
-            "bytes_per_vector": memory_bytes_per_vector(kind, dim), "curve": curve}
+            "bytes_per_vector": cz.memory_bytes_per_vector(kind, dim), "curve": curve, **side}
+
+
+def _side_curves(vi: VectorIndex, index: faiss.IndexIVF, nprobe: int, q: np.ndarray, truth: np.ndarray,
+                 k: int) -> dict:
+    """At the tuned ``nprobe``: recall and ms/query for other ``k_factor`` and ``efSearch`` values."""
+    if cz.hnsw_quantizer(index) is None:
+        return {}
+    default_kf, out = vi.k_factor, {"k_factor_curve": [], "ef_curve": []}
+    for kf in sorted({1, 2, 4, 8, default_kf}):
+        vi.k_factor = kf
+        found, ms = _timed_search(vi, q, k)
+        out["k_factor_curve"].append((kf, _recall(found, truth), ms))
+    vi.k_factor = default_kf
+    for ef in sorted({nprobe, 2 * nprobe, 4 * nprobe, max(cz.EF_MIN, cz.EF_PER_PROBE * nprobe)}):
+        cz.set_nprobe(index, nprobe, ef)
+        found, ms = _timed_search(vi, q, k)
+        out["ef_curve"].append((ef, _recall(found, truth), ms))
+    cz.set_nprobe(index, nprobe)
+    return out
 
 
 def _person_recall(found: np.ndarray, truth: np.ndarray, person: np.ndarray, query_ids: np.ndarray) -> float:
@@ -137,9 +205,14 @@ HEADER = ("| N x dim | index | nlist / nprobe (tuned) | recall@10 vs exact | sam
 
 
 def format_curve(r: dict) -> str:
-    """The tuning curve: recall@10 on the tuning queries and batched ms/query for each nprobe tried."""
-    return "  nprobe curve (recall@10, ms/q batched): " + ", ".join(
-        f"{p}: {rec:.3f} ({ms:.1f} ms)" for p, rec, ms in r["curve"])
+    """The tuning curves: recall@10 on the tuning queries and batched ms/query for each value tried."""
+    lines = [f"{r['n']:,} {r['kind']}"]
+    for key, name in (("curve", "nprobe"), ("k_factor_curve", f"k_factor at nprobe {r['nprobe']}"),
+                      ("ef_curve", f"efSearch at nprobe {r['nprobe']}")):
+        if r.get(key):
+            lines.append(f"  {name} (recall@10, ms/q batched): " + ", ".join(
+                f"{p}: {rec:.3f} ({ms:.1f} ms)" for p, rec, ms in r[key]))
+    return "\n".join(lines)
 
 
 def format_row(r: dict) -> str:

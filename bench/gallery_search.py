@@ -140,7 +140,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="FAISS OpenMP threads (default: all cores)")
     ap.add_argument("--large", help="comma-separated sizes built in chunks with a compressed index "
                     "(never materialised; see bench/gallery_large.py)")
-    ap.add_argument("--kinds", default="ivfsq8", help="with --large: compressed kinds (ivfsq8, ivfpq)")
+    ap.add_argument("--kinds", default="ivfsq8", help="with --large: compressed kinds (ivfsq8, ivfpq, ivfhnsw-sq8)")
+    ap.add_argument("--groups", type=int, default=None, help="with --large: look-alike groups of the generator "
+                    "(default one per 100 identities; N/316 gives at 1M the groups-to-lists ratio of 10M)")
+    ap.add_argument("--refine-from", choices=("sqlite", "memmap"), default="sqlite",
+                    help="with --large: where the refine step reads exact vectors (SQLite as the gallery does, "
+                    "or a float32 memory-mapped file)")
     ap.add_argument("--on-disk", action="store_true", help="with --large: inverted lists in a file")
     args = ap.parse_args()
     if args.threads:
@@ -158,7 +163,7 @@ def main() -> None:
         for size in args.large.split(","):
             for kind in args.kinds.split(","):
                 row = run_large(parse_size(size), args.dim, kind, args.on_disk, args.queries, args.k,
-                                args.seed, (args.id_spread, args.mode_spread))
+                                args.seed, (args.id_spread, args.mode_spread), args.groups, args.refine_from)
                 print(lformat(row), flush=True)
                 curves.append(format_curve(row))
         print("\n".join(["", *curves]))

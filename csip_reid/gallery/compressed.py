@@ -11,6 +11,15 @@ vectors the gallery stores codes instead of vectors in its inverted lists:
   for when even SQ8 codes do not fit; its recall@10 is much lower (measured in ``bench/``), so the
   gallery keeps it with the best ``nprobe`` found rather than falling back to exact search.
 
+* ``ivfhnsw-sq8``: the standard FAISS recipe for large galleries (``IVF..._HNSW32,SQ8`` with a
+  refine step): ``8 x`` more lists than the other kinds (``16 sqrt(N)`` by default) so that data
+  whose look-alike groups outnumber ``2 sqrt(N)`` lists is still partitioned finely, an HNSW
+  graph over the centroids to find a query's ``nprobe`` nearest lists without scanning them all
+  (its ``efSearch`` follows ``nprobe``: :func:`set_nprobe`), centroids trained by two-level
+  k-means on a sample (:func:`train_ivf`: ``sqrt(nlist)`` coarse clusters, each split in
+  proportion to its size), and the top ``k * k_factor`` candidates of the 8-bit codes re-ranked
+  by their exact vectors, read from the gallery's SQLite store (``VectorIndex.exact_vectors``).
+
 With ``IndexPolicy.on_disk`` the inverted lists live in a ``lists-*.ivfdata`` file beside the index
 (FAISS ``OnDiskInvertedLists``, memory-mapped): resident memory is the coarse centroids plus the
 pages the OS caches, and vectors are still added incrementally. That file is changed in place by
@@ -29,8 +38,13 @@ import numpy as np
 from csip_reid.gallery.kinds import COMPRESSED_KINDS, IVF_KINDS, kind, pq_subquantizers
 
 LISTS_GLOB = "lists-*.ivfdata"
-__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "add_in_chunks", "lists_file", "memory_bytes_per_vector",
-           "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index"]
+#: HNSW coarse quantizer: ``efSearch = max(EF_MIN, EF_PER_PROBE * nprobe)`` (``bench/README.md``).
+EF_PER_PROBE, EF_MIN = 1, 128
+#: Below this many lists plain k-means is cheap enough; above it centroids come from two-level k-means.
+TWO_LEVEL_FROM = 1024
+__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "add_in_chunks", "hnsw_quantizer", "lists_file",
+           "memory_bytes_per_vector", "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index",
+           "set_nprobe", "train_ivf", "two_level_centroids"]
 
 
 def new_ivf(kind_name: str, dim: int, nlist: int) -> faiss.IndexIVF:
@@ -42,6 +56,73 @@ def new_ivf(kind_name: str, dim: int, nlist: int) -> faiss.IndexIVF:
     if kind_name not in IVF_KINDS:
         raise ValueError(f"unknown IVF kind {kind_name!r}; known: {', '.join(IVF_KINDS)}")
     return kind(kind_name).factory(dim, nlist)
+
+
+def hnsw_quantizer(index: faiss.Index) -> faiss.IndexHNSW | None:
+    """The HNSW coarse quantizer of an IVF index, or None (flat quantizer, or not IVF)."""
+    if not isinstance(index, faiss.IndexIVF):
+        return None
+    quantizer = faiss.downcast_index(index.quantizer)
+    return quantizer if isinstance(quantizer, faiss.IndexHNSW) else None
+
+
+def set_nprobe(index: faiss.IndexIVF, nprobe: int, ef_search: int | None = None) -> None:
+    """Probe ``nprobe`` lists; an HNSW quantizer explores ``ef_search`` (default: follows nprobe) nodes."""
+    index.nprobe = nprobe
+    quantizer = hnsw_quantizer(index)
+    if quantizer is not None:
+        quantizer.hnsw.efSearch = ef_search or max(EF_MIN, EF_PER_PROBE * nprobe)
+
+
+def two_level_centroids(sample: np.ndarray, nlist: int, seed: int = 0, niter: int = 10) -> np.ndarray:
+    """``nlist`` unit centroids by two-level spherical k-means (as ``faiss.contrib.clustering``).
+
+    ``sqrt(nlist)`` coarse clusters first, then each is split into a number of centroids
+    proportional to its share of the sample: ``2 sqrt(nlist)`` distances per vector and iteration
+    instead of ``nlist``.
+    """
+    n, dim = sample.shape
+    coarse = max(1, int(round(nlist**0.5)))
+    km = faiss.Kmeans(dim, coarse, niter=niter, spherical=True, seed=seed, max_points_per_centroid=2000)
+    km.train(sample)
+    assign = km.index.search(sample, 1)[1].ravel()
+    order = np.argsort(assign, kind="stable")
+    ends = np.cumsum(np.bincount(assign, minlength=coarse))
+    shares = np.diff(ends * nlist // n, prepend=0)  # sums to nlist; never more than a cluster's size
+    parts, start = [], 0
+    for c in range(coarse):
+        members, start = order[start:ends[c]], int(ends[c])
+        if shares[c] == 0:
+            continue
+        sub = faiss.Kmeans(dim, int(shares[c]), niter=niter, spherical=True, seed=seed + c,
+                           min_points_per_centroid=1, max_points_per_centroid=256)
+        sub.train(np.ascontiguousarray(sample[members]))
+        parts.append(sub.centroids)
+    centroids = np.concatenate(parts)
+    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+
+
+def train_ivf(index: faiss.IndexIVF, sample: np.ndarray, seed: int = 0) -> None:
+    """Train an IVF index on a sample (L2-normalised float32 rows).
+
+    A flat quantizer trains as FAISS does (spherical k-means over all lists). An HNSW quantizer
+    gets centroids from spherical k-means on a flat index, two-level (:func:`two_level_centroids`,
+    what makes 16k-50k lists trainable on a CPU) from :data:`TWO_LEVEL_FROM` lists on; they are
+    added to the graph, then the codes are trained on the sample.
+    """
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    quantizer = hnsw_quantizer(index)
+    if quantizer is not None:  # k-means on a flat index (FAISS would search a rebuilt graph each iteration)
+        if index.nlist >= TWO_LEVEL_FROM:
+            centroids = two_level_centroids(sample, index.nlist, seed)
+        else:
+            km = faiss.Kmeans(index.d, index.nlist, niter=10, spherical=True, seed=seed, min_points_per_centroid=1)
+            km.train(sample)
+            centroids = km.centroids / np.maximum(np.linalg.norm(km.centroids, axis=1, keepdims=True), 1e-12)
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    index.train(sample)
+    if quantizer is not None:
+        quantizer.hnsw.efSearch = EF_MIN  # assigning added vectors to lists
 
 
 def move_lists_to_disk(index: faiss.IndexIVF, directory: Path) -> str:

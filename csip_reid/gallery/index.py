@@ -21,6 +21,10 @@ and method in ``bench/README.md``):
   growth step. The measured recall is kept in the sidecar and shown by ``Gallery.info()``.
 
 Above ``IndexPolicy.compressed_limit`` the lists hold codes (:mod:`csip_reid.gallery.compressed`).
+A kind with a refine step (``k_factor`` in :data:`~csip_reid.gallery.kinds.KINDS`: ``ivfhnsw-sq8``)
+re-ranks its ``k * k_factor`` best candidates by their exact vectors, read through
+:attr:`VectorIndex.exact_vectors` (the gallery's SQLite store), in :meth:`VectorIndex.search` and
+while tuning ``nprobe``.
 Indexes are built (and rebuilt from SQLite) chunk by chunk, in bounded memory, by
 :mod:`csip_reid.gallery.rebuild`; ``reid gallery reindex`` changes a gallery's stored policy.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +54,9 @@ from csip_reid.gallery.files import SIDECAR, fsync_file, read_json, write_json_a
 from csip_reid.gallery.kinds import KINDS, MIN_IVF_VECTORS, IndexPolicy, kind
 
 __all__ = ["SIDECAR", "IndexPolicy", "VectorIndex"]
-_NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512)
+_NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+#: Reads the exact (float32, L2-normalised) vectors of stored ids, one row per id in the given order.
+ExactVectors = Callable[[np.ndarray], np.ndarray]
 
 
 def _as_ids(ids: np.ndarray) -> np.ndarray:
@@ -91,10 +98,14 @@ class VectorIndex:
         self.trained_size = trained_size
         self.tuned_recall = tuned_recall
         self.use_gpu = use_gpu and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0
+        self.use_gpu = self.use_gpu and cz.hnsw_quantizer(index) is None  # GPU IVF needs a flat quantizer
         self._gpu_index: faiss.Index | None = None
         if KINDS[kind].needs_training:
-            faiss.extract_index_ivf(index).nprobe = nprobe
+            cz.set_nprobe(faiss.extract_index_ivf(index), nprobe)
         self.directory: Path | None = None  # set for on-disk lists: where the sidecar lives
+        #: Where a kind with a refine step (``k_factor``) reads exact vectors; None: codes only.
+        self.exact_vectors: ExactVectors | None = None
+        self.k_factor = KINDS[kind].k_factor
         self._dirty = False
 
     # -- construction ------------------------------------------------------------------------
@@ -124,15 +135,15 @@ class VectorIndex:
         candidates = [c for c in _NPROBE_CANDIDATES if c < self.nlist // 2] + [max(1, self.nlist // 2)]
         best = (-1.0, candidates[-1])
         for nprobe in candidates:
-            ivf.nprobe = nprobe
-            _, found = self.index.search(queries, k + 1)
+            cz.set_nprobe(ivf, nprobe)
+            _, found = self._refined(self.index, queries, k + 1)
             recall = _recall(_drop_self(found, self_ids, k), truth)
             if recall > best[0]:
                 best = (recall, nprobe)
             if recall >= policy.recall_target:
                 break
         self.tuned_recall, self.nprobe = best
-        ivf.nprobe = self.nprobe
+        cz.set_nprobe(ivf, self.nprobe)
         return best[0] >= policy.recall_target
 
     # -- contents ----------------------------------------------------------------------------
@@ -210,13 +221,35 @@ class VectorIndex:
         queries = _as_vecs(queries, self.dim)
         k = max(1, int(k))
         if exclude_ids is None or not len(exclude_ids):
-            return self._search_index().search(queries, k)
+            return self._refined(self._search_index(), queries, k)
         sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(_as_ids(exclude_ids)))
         if KINDS[self.kind].needs_training:
             params: faiss.SearchParameters = faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
         else:
             params = faiss.SearchParameters(sel=sel)
-        return self.index.search(queries, k, params=params)
+        return self._refined(self.index, queries, k, params)
+
+    def _refined(self, index: faiss.Index, queries: np.ndarray, k: int,
+                 params: faiss.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Search; for a kind with a refine step, re-rank ``k * k_factor`` candidates exactly.
+
+        The candidates' exact vectors come from :attr:`exact_vectors` (the gallery's SQLite
+        store); without it the codes' own ranking is returned.
+        """
+        if self.k_factor <= 1 or self.exact_vectors is None:
+            return index.search(queries, k, params=params)
+        _, cand = index.search(queries, k * self.k_factor, params=params)
+        found = np.unique(cand[cand >= 0])
+        if not len(found):
+            return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        exact = _as_vecs(self.exact_vectors(found), self.dim)
+        rows = np.searchsorted(found, np.maximum(cand, 0))
+        scores = np.einsum("qcd,qd->qc", exact[rows], queries)
+        scores[cand < 0] = -np.inf
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        scores, ids = np.take_along_axis(scores, best, 1), np.take_along_axis(cand, best, 1)
+        ids[~np.isfinite(scores)] = -1
+        return scores.astype(np.float32), ids
 
     def _search_index(self) -> faiss.Index:
         if not self.use_gpu:

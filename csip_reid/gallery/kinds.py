@@ -38,12 +38,26 @@ def _flat(dim: int, nlist: int) -> faiss.Index:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def _ivf(dim: int, nlist: int, codes: str) -> faiss.IndexIVF:
-    """An untrained inner-product IVF index (spherical k-means) whose lists hold ``codes``."""
+#: Links per node of the HNSW coarse quantizer (FAISS's ``IVF..._HNSW32``), and its construction
+#: beam: FAISS's default 40 gave a graph whose efSearch 32 found the nearest of 16k centroids for 45 %
+#: of queries on the 1M benchmark data, 200 for 80 % (``bench/README.md``).
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 200
+
+
+def _ivf(dim: int, nlist: int, codes: str, coarse: str = "flat") -> faiss.IndexIVF:
+    """An untrained inner-product IVF index (spherical k-means) whose lists hold ``codes``.
+
+    ``coarse="hnsw"`` finds a vector's nearest lists with an HNSW graph over the centroids instead
+    of scanning them all (what makes tens of thousands of lists affordable).
+    """
     import faiss
 
-    quantizer = faiss.IndexFlatIP(dim)
     ip = faiss.METRIC_INNER_PRODUCT
+    if coarse == "hnsw":
+        quantizer = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
+        quantizer.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    else:
+        quantizer = faiss.IndexFlatIP(dim)
     if codes == "flat":
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, ip)
     elif codes == "sq8":
@@ -70,6 +84,9 @@ class IndexKind:
             exact index instead (else it keeps the best ``nprobe`` found).
         min_train: Least training sample, whatever the list count (product quantisers need more).
         help: One line for the CLI help.
+        lists_scale: Lists relative to the policy's ``nlist_factor * sqrt(N)``.
+        max_train_per_list: Caps the policy's ``train_per_list`` (bounds the sample when lists are many).
+        k_factor: Re-rank ``k * k_factor`` candidates by their exact vectors (0: the codes' order is final).
     """
 
     name: str
@@ -80,6 +97,9 @@ class IndexKind:
     falls_back_to_exact: bool
     min_train: int = 0
     help: str = ""
+    lists_scale: float = 1.0
+    max_train_per_list: int | None = None
+    k_factor: int = 0
 
     def bytes_per_vector(self, dim: int) -> int:
         """Bytes per stored vector in memory or in the lists (code + 8-byte id), centroids excluded."""
@@ -96,6 +116,9 @@ KINDS: dict[str, IndexKind] = {k.name: k for k in (
               falls_back_to_exact=False, help="8-bit codes, dim bytes per vector"),
     IndexKind("ivfpq", partial(_ivf, codes="pq"), pq_subquantizers, needs_training=True, lists_on_disk=True,
               falls_back_to_exact=False, min_train=10_000, help="dim/8 bytes per vector, much lower recall"),
+    IndexKind("ivfhnsw-sq8", partial(_ivf, codes="sq8", coarse="hnsw"), lambda d: d, needs_training=True,
+              lists_on_disk=True, falls_back_to_exact=False, lists_scale=8.0, max_train_per_list=20, k_factor=4,
+              help="8 x more lists found by an HNSW graph, 8-bit codes re-ranked by the exact vectors"),
 )}
 #: All IVF kinds (trained, searched with ``nprobe``).
 IVF_KINDS = tuple(k for k, v in KINDS.items() if v.needs_training)
@@ -188,6 +211,14 @@ class IndexPolicy:
         """Whether an index of this kind keeps its lists on disk under this policy."""
         return self.on_disk and kind(kind_name).lists_on_disk
 
-    def nlist_for(self, n: int) -> int:
-        """IVF list count for ``n`` vectors (enough training points per list guaranteed)."""
-        return int(max(1, min(round(self.nlist_factor * n**0.5), n // 40)))
+    def nlist_for(self, n: int, kind_name: str = "ivf") -> int:
+        """IVF list count for ``n`` vectors of a kind (enough training points per list guaranteed)."""
+        row = kind(kind_name)
+        per_list = min(40, row.max_train_per_list or 40)
+        return int(max(1, min(round(self.nlist_factor * row.lists_scale * n**0.5), n // per_list)))
+
+    def train_sample(self, n: int, kind_name: str) -> int:
+        """Training vectors for ``n`` vectors of an IVF kind: per list, at least the kind's ``min_train``."""
+        row = kind(kind_name)
+        per_list = min(self.train_per_list, row.max_train_per_list or self.train_per_list)
+        return min(n, max(self.nlist_for(n, kind_name) * per_list, row.min_train))

@@ -7,8 +7,9 @@ holds itself:
 
 * exact (``flat``): the vectors are added chunk by chunk (the flat index holds them all: it is
   only chosen below the exact limit);
-* IVF / compressed: the training sample (``nlist * train_per_list`` vectors, at least the kind's
-  ``min_train``, 10,000 for ``ivfpq``) and the ``tune_queries`` tuning queries are read by
+* IVF / compressed: the training sample (``nlist * train_per_list`` vectors, the per-list count
+  capped by the kind's ``max_train_per_list`` (20 for ``ivfhnsw-sq8``, whose lists are many), at
+  least its ``min_train``, 10,000 for ``ivfpq``) and the ``tune_queries`` tuning queries are read by
   position, the index is trained, then one pass over the chunks adds them and computes the
   tuning ground truth (exact top-k per query, merged chunk by chunk). At 100M x 512 with the
   default policy that is a 1M-vector sample (2 GB) and 100k-row chunks (200 MB) instead of one
@@ -22,7 +23,9 @@ holds itself:
 
 The random draws (sample positions, then tuning query positions, both from
 ``np.random.default_rng(policy.seed)``) do not depend on the data, so for the same vectors in the
-same order both sources give the same index.
+same order both sources give the same index. A kind with a refine step reads the exact vectors
+of its candidates through the source (``vectors_of``: SQLite for a gallery), during the tuning and
+afterwards.
 """
 
 from __future__ import annotations
@@ -58,12 +61,17 @@ class VectorSource(Protocol):
         """``(ids, vectors)`` at the given distinct positions (in the order given)."""
         ...
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of stored ids, one row per id in the order given (the refine step's reads)."""
+        ...
+
 
 class ArraySource:
     """Vectors already in memory (:func:`build_in_memory`)."""
 
     def __init__(self, ids: np.ndarray, vecs: np.ndarray, chunk: int = REBUILD_CHUNK) -> None:
         self.ids, self.vecs, self.chunk = ids, vecs, chunk
+        self._order: np.ndarray | None = None
 
     def count(self) -> int:
         """Number of vectors."""
@@ -79,6 +87,12 @@ class ArraySource:
         if len(positions) == len(self.ids) and np.array_equal(positions, np.arange(len(self.ids))):
             return self.ids, self.vecs
         return self.ids[positions], self.vecs[positions]
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors of stored ids, one row per id in the order given."""
+        if self._order is None:
+            self._order = np.argsort(self.ids, kind="stable")
+        return self.vecs[self._order[np.searchsorted(self.ids, ids, sorter=self._order)]]
 
 
 class DatabaseSource:
@@ -120,6 +134,10 @@ class DatabaseSource:
         ids = np.empty_like(picked)
         ids[order] = picked[:done]
         return ids, self.db.embeddings_of(ids)
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these tracklet ids (``Database.embeddings_of``)."""
+        return self.db.embeddings_of(ids)
 
 
 class StreamedKnn:
@@ -166,15 +184,15 @@ def build_index(source: VectorSource, dim: int, policy: IndexPolicy, directory: 
     n = source.count()
     if not policy.use_ivf(n, dim):
         return _fill(VectorIndex.empty(dim, policy), source)
-    nlist = policy.nlist_for(n)
     kind = KINDS[policy.ivf_kind(n, dim)]
+    nlist = policy.nlist_for(n, kind.name)
     rng = np.random.default_rng(policy.seed)
-    sample = min(n, max(nlist * policy.train_per_list, kind.min_train))
+    sample = policy.train_sample(n, kind.name)
     train_at = np.arange(n) if sample == n else np.sort(rng.choice(n, sample, replace=False))
     self_ids, queries = source.rows_at(rng.choice(n, min(policy.tune_queries, n), replace=False))
     queries = np.ascontiguousarray(queries, np.float32)
     ivf = cz.new_ivf(kind.name, dim, nlist)
-    ivf.train(np.ascontiguousarray(source.rows_at(train_at)[1], np.float32))
+    cz.train_ivf(ivf, source.rows_at(train_at)[1], policy.seed)
     if policy.lists_on_disk(kind.name) and directory is not None:
         cz.move_lists_to_disk(ivf, directory)
     knn = StreamedKnn(queries, k + 1)
@@ -183,6 +201,7 @@ def build_index(source: VectorSource, dim: int, policy: IndexPolicy, directory: 
         knn.update(ids, vecs)
     out = VectorIndex(ivf, kind.name, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
     out.directory = directory if cz.lists_file(ivf) else None
+    out.exact_vectors = source.vectors_of
     if out.tune(queries, self_ids, knn.ids, policy, k) or not kind.falls_back_to_exact:
         return out
     exact = VectorIndex(KINDS["flat"].factory(dim, 0), "flat", dim, nlist=out.nlist,

@@ -71,6 +71,7 @@ class IndexSync:
                 loaded = VectorIndex.load(self.root, self.dim, self.policy)
                 if loaded is not None:
                     self._index = loaded[0]
+                    self._index.exact_vectors = self.db.embeddings_of  # the refine step's reads
                     self._state = {k: int(loaded[1].get(k, -1)) for k in _STATE_KEYS}
             rebuilt = self._index is None
             if rebuilt:

@@ -111,7 +111,7 @@ def test_nlist_factor_sets_the_partition(gallery: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--compressed", "ivfflat"], "--compressed must be one of ivfsq8, ivfpq, not 'ivfflat'"),
+    (["--compressed", "ivfflat"], "--compressed must be one of ivfsq8, ivfpq, ivfhnsw-sq8, not 'ivfflat'"),
     (["--compressed-above", "lots"], "--compressed-above must be a number of vectors"),
     (["--exact-below", "-5"], "--exact-below must be >= 0"),
     (["--nlist-factor", "0"], "--nlist-factor must be in (0, 256], not 0.0"),
