@@ -9,15 +9,15 @@ import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from gallery_testlib import add_video, fake_embedder_info
-from synthetic import ClusteredSphere  # bench/synthetic.py (see conftest.py)
 
+from bench.synthetic import ClusteredSphere
 from csip_reid.cli import main
 from csip_reid.gallery import Gallery
 from csip_reid.gallery import compressed as cz
 from csip_reid.gallery.index import VectorIndex
 from csip_reid.gallery.kinds import KINDS, IndexPolicy
 from csip_reid.gallery.rebuild import build_in_memory
+from tests.helpers.gallery import add_video, fake_embedder_info
 
 KIND = "ivfhnsw-sq8"
 DIM = 32
