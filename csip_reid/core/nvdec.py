@@ -15,7 +15,7 @@ Decoders (``--decoder``, a pipeline setting):
 * ``nvdec``: PyNvVideoCodec (``pip install PyNvVideoCodec``, an NVIDIA GPU with NVDEC); an error
   when either is missing;
 * ``auto`` (default): ``nvdec`` when the pipeline runs on CUDA and PyNvVideoCodec imports,
-  else ``pyav`` (a core dependency), else ``opencv``. A file NVDEC cannot open (a codec it lacks, e.g. MJPEG) falls back to
+  else ``opencv``. A file NVDEC cannot open (a codec it lacks, e.g. MJPEG) falls back to
   OpenCV with a warning.
 """
 
@@ -61,7 +61,8 @@ def nvdec_available() -> bool:
 
 def resolve_decoder(name: str, device: str = "cpu") -> str:
     """The decoder a run uses: ``opencv``, ``pyav`` or ``nvdec`` (``auto`` picks by device and installation:
-    NVDEC on a CUDA device with PyNvVideoCodec, else PyAV, else OpenCV).
+    NVDEC on a CUDA device with PyNvVideoCodec, else OpenCV; ``pyav`` is chosen by name, see
+    ``bench/README.md``, "Archive footage", for why it is not the default yet).
 
     Raises:
         ConfigError: An unknown name, or ``nvdec`` without PyNvVideoCodec.
@@ -76,11 +77,7 @@ def resolve_decoder(name: str, device: str = "cpu") -> str:
         if not pyav_available():
             raise ConfigError("--decoder pyav needs PyAV: pip install av (or use --decoder opencv)")
     if name == "auto":
-        if str(device).startswith("cuda") and nvdec_available():
-            return "nvdec"
-        from csip_reid.core.pyav import pyav_available
-
-        return "pyav" if pyav_available() else "opencv"
+        return "nvdec" if str(device).startswith("cuda") and nvdec_available() else "opencv"
     return name
 
 

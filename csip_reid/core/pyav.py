@@ -155,7 +155,11 @@ class PyAVCapture:
         return self.retrieve() if self.grab() else (False, None)
 
     def release(self) -> None:
+        """Close the file: frames, packets and the demuxer go first, then the container."""
         if self._container is not None:
+            self._frame = self._pixels = None
+            self._pending.clear()
+            self._packets.close()
             self._container.close()
             self._container = None
 
@@ -192,6 +196,7 @@ class PyAVCapture:
         if self._prev_key is None:
             return False
         self.rewinds += 1
+        self._packets.close()
         self._container.seek(self._prev_key[0], stream=self._stream, backward=True, any_frame=False)
         self._packets = self._container.demux(self._stream)
         self._pending.clear()
