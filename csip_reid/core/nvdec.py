@@ -61,8 +61,8 @@ def nvdec_available() -> bool:
 
 def resolve_decoder(name: str, device: str = "cpu") -> str:
     """The decoder a run uses: ``opencv``, ``pyav`` or ``nvdec`` (``auto`` picks by device and installation:
-    NVDEC on a CUDA device with PyNvVideoCodec, else OpenCV; ``pyav`` is chosen by name, see
-    ``bench/README.md``, "Archive footage", for why it is not the default yet).
+    NVDEC on a CUDA device with PyNvVideoCodec, else OpenCV; ``pyav`` is chosen by name until its
+    speed-up is measured on a quiet machine, see ``bench/README.md``, "Archive footage").
 
     Raises:
         ConfigError: An unknown name, or ``nvdec`` without PyNvVideoCodec.
