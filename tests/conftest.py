@@ -62,12 +62,22 @@ def models_dir(test_data: Path) -> Path:
     return d
 
 
+def _tracklets(test_data: Path, name: str) -> Path:
+    d = test_data / "reid_tracklets" / name
+    if not (d / "labels.csv").is_file():
+        pytest.skip(f"{name} not found under {test_data}")
+    return d
+
+
 @pytest.fixture(scope="session")
 def mini_mars(test_data: Path) -> Path:
-    d = test_data / "reid_tracklets" / "mini_mars"
-    if not (d / "labels.csv").is_file():
-        pytest.skip(f"mini_mars not found under {test_data}")
-    return d
+    return _tracklets(test_data, "mini_mars")
+
+
+@pytest.fixture(scope="session")
+def mini_mars_full(test_data: Path) -> Path:
+    """The full-length mini-MARS tracklets with the disjoint training split."""
+    return _tracklets(test_data, "mini_mars_full")
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,6 @@ from csip_reid.models import load_config
 from csip_reid.models.config import Stage1Config
 
 
-@pytest.fixture(scope="module")
-def mini_mars_full(test_data: Path) -> Path:
-    d = test_data / "reid_tracklets" / "mini_mars_full"
-    if not (d / "labels.csv").is_file():
-        pytest.skip(f"mini_mars_full not found under {test_data}")
-    return d
-
-
 @pytest.mark.parametrize(("n", "starts"), [(16, [0, 4]), (17, [0, 4, 8]), (12, [0]), (9, [0]), (8, None), (5, None)])
 def test_ilids_window_starts_are_the_official_range(n: int, starts: list[int] | None) -> None:
     """Official: ``range(0, n - 8, 4)``, and a sequence without any window stays whole."""

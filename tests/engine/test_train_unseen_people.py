@@ -19,14 +19,6 @@ from csip_reid.models import CSIPReID, load_config
 from tests.helpers.training import one_torch_thread  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def mini_mars_full(test_data: Path) -> Path:
-    d = test_data / "reid_tracklets" / "mini_mars_full"
-    if not (d / "labels.csv").is_file():
-        pytest.skip(f"mini_mars_full not found under {test_data}")
-    return d
-
-
 def _synthetic_train_skeletons(root: Path, out: Path) -> None:
     """A fixed random pose per training person plus jitter, mirrored under ``out`` as `reid skeletons --out` writes."""
     ds = build_dataset("minimars", root, skeletons="none")
