@@ -2,11 +2,14 @@
 # The whole suite, one pytest process per top-level test folder (tests/cli, tests/core, ...).
 #
 # Why not one process: on the 2-core build machine a single pytest process over the whole suite
-# died of a segmentation fault at ~88 % in three of four fresh-clone runs (2026-12-06), at tests that
-# do nothing native themselves (one only waits for a subprocess) and with no Python traceback, i.e.
-# in a native background thread left by earlier tests (the process then holds OpenVINO, onnxruntime,
-# LiteRT, FFmpeg and Ray thread pools at once). Every folder passes in a process of its own, and so
-# do the halves of the suite, so the folders run apart until the thread at fault is found.
+# died of SIGSEGV at ~88 % in four of five fresh-clone runs (2026-12-06), at tests that do nothing
+# native (one only waits for a subprocess), with no Python traceback. The core dump shows the main
+# thread inside read() on a subprocess pipe and si_code SI_KERNEL: the kernel could not deliver a
+# signal (the child's SIGCHLD) to a handler that runs on an alternate signal stack, the pattern of
+# a handler left installed over a stack that was freed. The process by then holds Ray's core-worker
+# threads from the in-process Ray tests (tests/distributed), beside OpenVINO's, onnxruntime's and
+# OpenMP's. Every folder passes in a process of its own, so the folders run apart until the Ray
+# tests leave no handler behind.
 #
 # Usage: scripts/run_tests.sh PYTHON [PYTEST ARGS...]; exits non-zero if any folder fails.
 set -u
