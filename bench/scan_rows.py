@@ -37,14 +37,13 @@ def scan_stages(args: Any, tmp: Path) -> tuple[Any, Any, Any]:
             super().begin_run()
             self.folder = Path(self.indexer.gallery.root)
             self.detected = 0
-            run = self.indexer.pipeline.run
+            segments = self.indexer.pipeline.segments
 
             def counted(path: Any, *a: Any, stats: Any = None, **kw: Any) -> Any:
-                out = run(path, *a, stats=stats, **kw)
+                yield from segments(path, *a, stats=stats, **kw)
                 self.detected += stats.frames_detected if stats is not None else 0
-                return out
 
-            self.indexer.pipeline.run = counted
+            self.indexer.pipeline.segments = counted
 
     def settings(scan: str) -> Any:
         return PipelineSettings(detector=args.detector, embedder=args.embedder, scan=scan)

@@ -65,7 +65,10 @@ def _settings(config: str | None, gallery_dir: str | None = None, **kw: Any) -> 
 @click.option("--start-time", help="Wall-clock start of the (one) video, ISO 8601 (2024-05-01T08:00:00+02:00).")
 @click.option("--time-from-name", help="Start times from file names, strftime-style (cam3_%Y%m%d_%H%M%S); "
               "default: the container's creation_time, else unknown.")
-@click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery.")
+@click.option("--segment-minutes", type=click.FloatRange(0), help="Commit a long video every N minutes of video "
+              "(at the first moment after that when nobody is tracked); a rerun after a crash or Ctrl-C resumes "
+              "there. 0: one commit per video. Default 1.")
+@click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery (from their first frame).")
 @json_option("Print the summary as JSON.")
 @quiet_option()
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -80,12 +83,13 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
           config: str | None, detector: str | None,
           tracker: str | None, embedder: str | None, pose: str | None, stride: int | None, scan: str | None,
           device: str | None, decoder: str | None, start_time: str | None, time_from_name: str | None,
-          force: bool, as_json: bool,
+          segment_minutes: float | None, force: bool, as_json: bool,
           quiet: bool, executor: str, ray_address: str | None, workers: int | None,
           gpus_per_worker: float, cpus_per_worker: float) -> None:
     """Detect, track and embed the people in videos (files or folders) into a gallery.
 
-    Reruns skip videos already indexed; Ctrl-C keeps every finished video.
+    Reruns skip videos already indexed and resume partly indexed ones; Ctrl-C keeps every finished
+    video and every committed segment of a long one.
     """
     from csip_reid.core.errors import VideoError
     from csip_reid.core.video import iter_video_files
@@ -100,6 +104,7 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
     check_times(len(files), start_time, time_from_name)  # bad times fail before any work
     settings = _settings(config, gallery_dir, detector=detector, tracker=tracker, embedder=embedder, pose=pose,
                          stride=stride, scan=scan, device=device, decoder=decoder,
+                         segment_s=None if segment_minutes is None else 60.0 * segment_minutes,
                          camera_map=load_camera_map(camera_map) if camera_map else None)
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     if executor == "local" and (ray_address or workers or gpus_per_worker):
@@ -125,7 +130,7 @@ def index(paths: tuple[str, ...], gallery_dir: str, camera: str | None, camera_f
             f"failed {d['failed']})  frames: {d['frames']}  tracklets: {d['tracklets']}  time: {d['seconds']:.1f}s"
         )
     if summary.interrupted:
-        echo_err("interrupted: finished videos are kept; rerun the same command to resume")
+        echo_err("interrupted: finished videos and committed segments are kept; rerun the same command to resume")
         sys.exit(130)
     if d["failed"]:
         sys.exit(1)

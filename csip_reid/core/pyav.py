@@ -205,6 +205,23 @@ class PyAVCapture:
         self._prev_key = None
         return True
 
+    def seek_to(self, position: int) -> bool:
+        """Go to the keyframe at or before frame ``position``; the next :meth:`grab` returns ``position``.
+
+        Returns:
+            False for a stream without frame times (nothing moved: frames before ``position`` are
+            decoded and the caller drops them).
+        """
+        if not self.can_skip or position <= 0:
+            return False
+        pts = self._t0 + round(position / (self.fps * self._tb))
+        self._packets.close()
+        self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
+        self._packets = self._container.demux(self._stream)
+        self._pending.clear()
+        self._drop_to = int(position) - 1
+        return True
+
     # -- internals -----------------------------------------------------------------------------
     def _position_of(self, frame: Any) -> int:
         if frame.pts is None or not self.can_skip:
@@ -253,12 +270,13 @@ class KeyframeSkipper:
         control: The scan's answers (:class:`KeyframeControl`).
         max_gap: Keyframes further apart than this many frames turn skipping off for the rest of
             the file (0: no limit).
+        off: Why skipping is off from the start ("" : it is allowed).
     """
 
-    def __init__(self, cap: PyAVCapture, control: KeyframeControl, max_gap: float) -> None:
+    def __init__(self, cap: PyAVCapture, control: KeyframeControl, max_gap: float, off: str = "") -> None:
         self.cap, self.control, self.max_gap = cap, control, float(max_gap)
         self.dense_until = -1
-        self.off = "" if cap.can_skip else "the stream has no frame times"
+        self.off = off or ("" if cap.can_skip else "the stream has no frame times")
 
     def after_grab(self, index: int, delivered: int) -> bool:
         """Called once the consumer is done with ``delivered``; True when the reader went back.

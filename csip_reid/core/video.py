@@ -75,6 +75,12 @@ class VideoReader:
             ``max_keyframe_gap_s`` turn this off for the rest of the file (a person could enter and
             leave unseen between them).
         max_keyframe_gap_s: See ``keyframes``.
+        seek: Jump to ``start`` instead of decoding every frame before it (a resumed video): OpenCV
+            and PyAV seek to the keyframe before it and decode from there, which gives the same
+            pixels as reading from the first frame. Streams without frame times (raw ``.264``) and
+            NVDEC are still decoded from their first frame.
+        skip_off: Keyframe skipping is off for this file from the start, for this reason (a resumed
+            video whose earlier part turned it off).
 
     Attributes:
         fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
@@ -104,6 +110,8 @@ class VideoReader:
         device: str = "cpu",
         keyframes: KeyframeControl | None = None,
         max_keyframe_gap_s: float = 4.0,
+        seek: bool = False,
+        skip_off: str = "",
     ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -126,6 +134,8 @@ class VideoReader:
         #: Keyframe skipping (set it before iterating; used with ``pyav``, ``select`` and ``prefetch``).
         self.keyframes = keyframes
         self.max_keyframe_gap_s = float(max_keyframe_gap_s)
+        self.seek = bool(seek)
+        self.skip_off = str(skip_off)
         #: Keyframe-only decoding in the last iteration: frames decoded while skipping, rewinds, and
         #: why it was turned off ("" while it was allowed).
         self.skip_stats: dict[str, Any] = {}
@@ -226,6 +236,18 @@ class VideoReader:
                 self.decoder = "opencv"
         return self._open()
 
+    def _seek(self, cap: Any) -> tuple[Any, int]:
+        """Position ``cap`` just before :attr:`start`; returns it and the index of the frame before the next."""
+        if hasattr(cap, "seek_to"):  # PyAV: by presentation time (positions stay exact)
+            cap.seek_to(self.start)
+            return cap, -1
+        if self.decoder == "opencv" and self.frame_count and self.start < self.frame_count:
+            if cap.set(cv2.CAP_PROP_POS_FRAMES, self.start) and round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == self.start:
+                return cap, self.start - 1
+            cap.release()  # the container would not seek there: read it from the first frame
+            cap = self._open()
+        return cap, -1
+
     def _frames(self) -> Iterator[Frame]:
         self.failed_frames = 0
         self.frames_read = 0
@@ -237,9 +259,9 @@ class VideoReader:
         if self.keyframes is not None and self.decoder == "pyav" and self._demand is not None:
             from csip_reid.core.pyav import KeyframeSkipper
 
-            skipper = KeyframeSkipper(cap, self.keyframes, self.max_keyframe_gap_s * self.fps)
+            skipper = KeyframeSkipper(cap, self.keyframes, self.max_keyframe_gap_s * self.fps, self.skip_off)
         pending_failures = 0  # failures only count once a later frame decodes (else: end of stream)
-        index = -1
+        cap, index = self._seek(cap) if self.seek and self.start > 0 else (cap, -1)
         last_ok = self.start - 1
         try:
             while True:
@@ -283,12 +305,12 @@ class VideoReader:
                 if positioned:  # PyAV: what it read but skipped (keyframes only) or failed is not missing
                     last_ok = max(last_ok, cap.demuxed_to)
                 self.frames_missing = max(0, math.ceil((self.frame_count - 1 - last_ok) / self.stride))
-            if skipper is not None:
-                self.skip_stats = skipper.stats()
             report = self.damage_report()
             if report:  # callers (the indexer) report it, once per video
                 logger.debug("%s: %s", self.path, report)
-        finally:
+        finally:  # also when the consumer stopped early (the end of a segment)
+            if skipper is not None:
+                self.skip_stats = skipper.stats()
             cap.release()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csip_reid.gallery.merge import merge_video
-from csip_reid.pipeline.indexer import IndexSummary, VideoResult
+from csip_reid.pipeline.results import IndexSummary, VideoResult
 
 if TYPE_CHECKING:
     from csip_reid.gallery.store import Gallery

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ConfigError
-from csip_reid.pipeline.indexer import IndexSummary, camera_for
+from csip_reid.pipeline.indexer import camera_for
+from csip_reid.pipeline.results import IndexSummary
 from csip_reid.pipeline.settings import PipelineSettings
 
 if TYPE_CHECKING:

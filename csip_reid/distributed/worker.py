@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csip_reid.pipeline.indexer import Pipeline, VideoResult, embedder_record, index_one_video
+from csip_reid.pipeline.indexer import Pipeline, embedder_record, index_one_video
+from csip_reid.pipeline.results import VideoResult
 from csip_reid.pipeline.settings import PipelineSettings
 
 if TYPE_CHECKING:

@@ -26,6 +26,7 @@ from csip_reid.gallery.schema import (
     SCHEMA_VERSION,
     GalleryRecord,
     from_blob,
+    json_object,
     record_from_row,
 )
 from csip_reid.gallery.videos import VIDEO_COLUMNS, StoredVideo
@@ -88,8 +89,19 @@ class Database:
         """Whether the database has the version-2 tables and columns (a version-1 one reads them as empty)."""
         return self.version >= 2
 
+    @property
+    def has_resume(self) -> bool:
+        """Whether the database has the version-3 ``resume_points`` table (an older one has no partial video)."""
+        return self.version >= 3
+
     def _cols(self, template: str) -> str:
-        return template.format(start_time="v.start_time" if self.has_identities else "NULL")
+        status = ("(CASE WHEN v.id IN (SELECT video_id FROM resume_points) THEN 'partial' ELSE v.status END)"
+                  if self.has_resume else "v.status")
+        return template.format(start_time="v.start_time" if self.has_identities else "NULL", status=status)
+
+    def _complete(self) -> str:
+        """SQL condition on ``videos``: not a partly indexed video."""
+        return " AND id NOT IN (SELECT video_id FROM resume_points)" if self.has_resume else ""
 
     def migrate(self) -> bool:
         """Bring an older schema up to :data:`SCHEMA_VERSION` in one transaction (writers only).
@@ -247,10 +259,19 @@ class Database:
     def is_indexed(self, content_hash: str, embedder_fp: str) -> bool:
         """Whether a video with this content hash was indexed with this embedder."""
         row = self.execute(
-            "SELECT 1 FROM videos WHERE content_hash = ? AND embedder_fp = ? AND status = 'indexed' LIMIT 1",
+            "SELECT 1 FROM videos WHERE content_hash = ? AND embedder_fp = ? AND status = 'indexed'"
+            f"{self._complete()} LIMIT 1",
             (content_hash, embedder_fp),
         ).fetchone()
         return row is not None
+
+    def resume_point(self, key: str) -> tuple[int, str, str, str | None, dict[str, Any]] | None:
+        """``(video id, content hash, embedder fingerprint, thumbnail folder, state)`` of a partly indexed video."""
+        if not self.has_resume:
+            return None
+        row = self.execute("SELECT v.id, v.content_hash, v.embedder_fp, v.thumb_dir, r.state_json FROM videos v "
+                           "JOIN resume_points r ON r.video_id = v.id WHERE v.path = ?", (key,)).fetchone()
+        return None if row is None else (int(row[0]), row[1] or "", row[2] or "", row[3], json_object(row[4]))
 
     def video_status(self, key: str) -> str | None:
         """``'indexed'`` or ``'failed'`` for the video stored under ``key``; None if absent."""
@@ -259,7 +280,7 @@ class Database:
 
     def indexed_hash_at(self, path: str) -> str | None:
         """Content hash of the indexed video stored at ``path``; None if there is none."""
-        row = self.execute("SELECT content_hash FROM videos WHERE path = ? AND status = 'indexed'",
+        row = self.execute(f"SELECT content_hash FROM videos WHERE path = ? AND status = 'indexed'{self._complete()}",
                            (path,)).fetchone()
         return None if row is None else row[0]
 

@@ -24,6 +24,9 @@ Schema versions (``PRAGMA user_version``; the full format is in ``docs/gallery-f
   ``identities``, ``identity_members`` and ``labels``. A version-1 gallery opens read-only as it is
   (the missing column and tables read as empty); its first writer migrates it in one transaction
   (:data:`MIGRATIONS`).
+* 3: ``resume_points``: a video being indexed in segments (``reid index`` of a long file) has one
+  row, its resume point; the video's stored tracklets are the segments committed so far. Readers
+  list it with status ``partial``; it counts as indexed once the row is gone.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.walltime import offset_time as wall_time
 
 FORMAT = "csip-reid/gallery"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -119,9 +122,18 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 CREATE INDEX IF NOT EXISTS labels_by_a ON labels (a);
 """
-DDL = DDL + IDENTITY_DDL
+#: Table of schema version 3: where the indexing of a partly indexed video goes on (JSON state).
+RESUME_DDL = """
+CREATE TABLE IF NOT EXISTS resume_points (
+    video_id INTEGER PRIMARY KEY REFERENCES videos (id) ON DELETE CASCADE,
+    frame INTEGER NOT NULL,
+    state_json TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+"""
+DDL = DDL + IDENTITY_DDL + RESUME_DDL
 #: Statements that bring a gallery of schema version ``v - 1`` to ``v`` (run in one transaction).
-MIGRATIONS: dict[int, str] = {2: "ALTER TABLE videos ADD COLUMN start_time TEXT;\n" + IDENTITY_DDL}
+MIGRATIONS: dict[int, str] = {2: "ALTER TABLE videos ADD COLUMN start_time TEXT;\n" + IDENTITY_DDL, 3: RESUME_DDL}
 
 #: Columns of ``tracklets`` joined with their video, in the order :func:`record_from_row` reads.
 RECORD_COLUMNS = (

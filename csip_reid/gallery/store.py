@@ -11,7 +11,8 @@ Layout of a gallery directory::
 
 Crash safety: a video's thumbnails are written first, then the video row and all its tracklets go
 in in ONE SQLite transaction, so after a crash (``kill -9`` included) a video is in the gallery
-whole or not at all. The FAISS index is brought in line with SQLite whenever a gallery is opened,
+whole or not at all; a long video indexed in segments is stored segment by segment, each with its
+resume point in the same transaction (status ``partial`` until the last). The FAISS index is brought in line with SQLite whenever a gallery is opened,
 written to, or searched after another process wrote: missing vectors are added from SQLite,
 removed ones dropped, an unreadable index rebuilt. Thumbnail folders orphaned by a crash are
 deleted by the next writer.
@@ -41,7 +42,7 @@ import numpy as np
 
 from csip_reid.core.errors import GalleryError
 from csip_reid.core.tracklet import Tracklet
-from csip_reid.gallery.database import Database
+from csip_reid.gallery.database import Database, norm_path
 from csip_reid.gallery.files import LOCK, MANIFEST, THUMBS
 from csip_reid.gallery.identities import IdentityTables
 from csip_reid.gallery.index import VectorIndex
@@ -222,7 +223,7 @@ class Gallery:
         return [v.record() for v in self._db.videos() if v.status == "indexed"]
 
     def videos(self) -> list[StoredVideo]:
-        """Every video, indexed and failed, with its tracklets' count and span, by id."""
+        """Every video (indexed, partial and failed) with its tracklets' count and span, by id."""
         return self._db.videos()
 
     def video(self, video: str | int | Path) -> StoredVideo:
@@ -304,36 +305,22 @@ class Gallery:
         return self._db.vectors(space)
 
     def info(self) -> dict[str, Any]:
-        """Counts, embedder, index type and size on disk, plus the indexed and failed videos."""
-        stored = self._db.videos()
-        videos = [{"id": v.id, "path": v.path, "name": v.name, "camera": v.camera, "tracklets": v.tracklets,
-                   "indexed_at": v.indexed_at, "content_hash": v.content_hash}
-                  for v in stored if v.status == "indexed"]
-        failed = [{"path": v.path, "error": v.error, "failed_at": v.indexed_at}
-                  for v in stored if v.status == "failed"]
-        size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-        return {
-            "path": str(self.root),
-            "format": FORMAT,
-            "schema_version": self.manifest.get("schema_version"),
-            "embedder": self.embedder,
-            "fingerprint": self.fingerprint,
-            "dim": self.dim,
-            "skeleton_format": self.manifest.get("skeleton_format"),
-            "created": self.manifest.get("created"),
-            "updated": self.manifest.get("updated"),
-            "num_videos": len(videos),
-            "num_tracklets": len(self),
-            "num_failed": len(failed),
-            "index": self._sync.describe(),
-            "size_bytes": size,
-            "videos": videos,
-            "failed": failed,
-        }
+        """Counts, embedder, index type and size on disk, plus the indexed, partial and failed videos."""
+        by: dict[str, list[dict[str, Any]]] = {"indexed": [], "partial": [], "failed": []}
+        for v in self._db.videos():
+            by[v.status].append(v.summary())
+        m, size = self.manifest, sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        return {"path": str(self.root), "format": FORMAT, "schema_version": m.get("schema_version"),
+                "embedder": self.embedder, "fingerprint": self.fingerprint, "dim": self.dim,
+                "skeleton_format": m.get("skeleton_format"), "created": m.get("created"), "updated": m.get("updated"),
+                "num_videos": len(by["indexed"]), "num_tracklets": len(self), "num_failed": len(by["failed"]),
+                "index": self._sync.describe(), "size_bytes": size,
+                "videos": by["indexed"], "failed": by["failed"], "partial": by["partial"]}
 
     # -- writes ------------------------------------------------------------------------------
-    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet]) -> int:
-        """Store one indexed video and all its tracklets atomically; returns the video id.
+    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet], resume: dict[str, Any] | None = None,
+                  append: bool = False) -> int:
+        """Store one indexed video and all its tracklets atomically, or one segment of it; returns the video id.
 
         Thumbnails are written first, then the video row and every tracklet (embedding required)
         are inserted in one transaction: readers see all of the video's tracklets or none. Adding
@@ -342,11 +329,24 @@ class Gallery:
         ``sample_stride`` in ``extra_json``; the video's ``stats`` are stored as JSON (entries that
         do not serialise are left out). A re-index without a ``start_time`` keeps the stored one.
 
+        Args:
+            video: The video's facts.
+            tracklets: Its tracklets (of this segment).
+            resume: The video is not finished: where its indexing goes on (JSON-able, ``frame``
+                first), stored in the same transaction; :meth:`resume_point` returns it.
+            append: Add a segment to the partly indexed video at ``video.path`` (same content hash)
+                instead of replacing it; ``resume`` None completes it.
+
         Raises:
-            GalleryError: A tracklet has no embedding or one of the wrong size, or another
-                process is writing the gallery.
+            GalleryError: A tracklet has no embedding or one of the wrong size, another process is
+                writing the gallery, or ``append`` without a partly indexed video.
         """
-        return self._writer.add_video(video, tracklets)
+        return self._writer.add_video(video, tracklets, resume, append)
+
+    def resume_point(self, path: str | Path) -> tuple[str, str, dict[str, Any]] | None:
+        """``(content hash, embedder fingerprint, resume point)`` of the partly indexed video at ``path``, or None."""
+        row = self._db.resume_point(norm_path(path))
+        return None if row is None else (row[1], row[2], row[4])
 
     def set_video_time(self, video: str | int | Path, start_time: str | None) -> int:
         """Set the wall-clock start (ISO 8601, normalised to UTC; None clears it) of a video; returns its id.

@@ -55,7 +55,8 @@ class StoredVideo:
         num_frames: Frame count (0 when unknown).
         width: Frame width (0 when unknown).
         height: Frame height (0 when unknown).
-        status: ``"indexed"`` or ``"failed"``.
+        status: ``"indexed"``, ``"failed"`` or ``"partial"`` (being indexed in segments: the
+            tracklets of the segments committed so far are stored; ``reid index`` resumes it).
         error: Why indexing failed (None for an indexed video).
         indexed_at: When the row was written (ISO 8601 UTC).
         content_hash: Hash of the file's content (may be None for a failed video).
@@ -104,6 +105,16 @@ class StoredVideo:
                    first_s=None if t0 is None else float(t0), last_s=None if t1 is None else float(t1),
                    start_time=start, stats=json_object(stats))
 
+    def summary(self) -> dict[str, Any]:
+        """What ``reid gallery info`` lists of the video (by its status)."""
+        if self.status == "failed":
+            return {"path": self.path, "error": self.error, "failed_at": self.indexed_at}
+        out = {"id": self.id, "path": self.path, "name": self.name, "camera": self.camera, "tracklets": self.tracklets,
+               "indexed_at": self.indexed_at, "content_hash": self.content_hash}
+        if self.status == "partial":  # indexed up to here so far (the resume point)
+            out["indexed_to_s"] = self.stats.get("indexed_to_s")
+        return out
+
     def record(self) -> VideoRecord:
         """The :class:`VideoRecord` that stores this video again (in another gallery)."""
         return VideoRecord(self.path, self.content_hash or "", self.camera, self.fps, self.num_frames, self.width,
@@ -111,7 +122,8 @@ class StoredVideo:
 
 
 #: Columns of ``videos v`` joined with its tracklets' count and span, as :meth:`StoredVideo.from_row` reads
-#: them (``{start_time}``: ``v.start_time``, or NULL in a schema-1 gallery). Group by ``v.id``.
-VIDEO_COLUMNS = ("v.id, v.path, v.name, v.camera, v.fps, v.num_frames, v.width, v.height, v.status, v.error, "
+#: them (``{start_time}``: ``v.start_time``, or NULL in a schema-1 gallery; ``{status}``: ``partial`` for a
+#: video with a resume point). Group by ``v.id``.
+VIDEO_COLUMNS = ("v.id, v.path, v.name, v.camera, v.fps, v.num_frames, v.width, v.height, {status}, v.error, "
                  "v.indexed_at, v.content_hash, COUNT(t.id), MIN(t.start_s), MAX(t.end_s), {start_time}, "
                  "v.stats_json")

@@ -67,50 +67,77 @@ class Writer:
         self.lock_timeout = lock_timeout
 
     # -- writes ------------------------------------------------------------------------------
-    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet]) -> int:
-        """Store one video and all its tracklets atomically (see ``Gallery.add_video``); returns its id."""
+    def add_video(self, video: VideoRecord, tracklets: Sequence[Tracklet], resume: dict[str, Any] | None = None,
+                  append: bool = False) -> int:
+        """Store a video and its tracklets atomically, or one segment of it (see ``Gallery.add_video``); returns its id."""
         self.begin()
         key = norm_path(video.path)
         start_time = None if video.start_time is None else parse_time(video.start_time)  # ISO 8601 UTC
         tracklets = list(tracklets)
         rows = [self._tracklet_row(t, key) for t in tracklets]
-        thumb_dir = f"{_slug(video.content_hash)}-{secrets.token_hex(4)}"
+        partial = self.db.resume_point(key) if append else None
+        if append and (partial is None or partial[1] != video.content_hash):
+            raise GalleryError(f"gallery {self.root} holds no partly indexed {key} to add a segment to")
+        fresh = partial is None or partial[3] is None  # no thumbnail folder yet
+        thumb_dir = f"{_slug(video.content_hash)}-{secrets.token_hex(4)}" if fresh else str(partial[3])
         folder = self.root / THUMBS / thumb_dir
         names = thumbs.write_thumbnails(folder, tracklets)
-        if not any(names):
+        if fresh and not any(names):
             thumbs.remove_folder(folder)
         stats_json = json.dumps(jsonable(video.stats or {}))
         try:
             with self.db.transaction() as cur:
-                if start_time is None:  # a re-index keeps the start time set before
-                    row = cur.execute("SELECT start_time FROM videos WHERE path = ?", (key,)).fetchone()
-                    start_time = row[0] if row else None
-                old = self._delete_video_rows(cur, key)
-                cur.execute(
-                    "INSERT INTO videos (path, name, content_hash, camera, fps, num_frames, width, height, "
-                    "status, indexed_at, embedder_fp, stats_json, thumb_dir, start_time) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?, ?, ?, ?)",
-                    (key, Path(key).name, video.content_hash, video.camera, float(video.fps),
-                     int(video.num_frames), int(video.width), int(video.height), now_iso(), self.fingerprint,
-                     stats_json,
-                     thumb_dir if any(names) else None, start_time),
-                )
-                video_id = int(cur.lastrowid)
-                new_ids = []
-                for t, row, name in zip(tracklets, rows, names, strict=True):
-                    thumb = f"{THUMBS}/{thumb_dir}/{name}" if name else None
-                    cur.execute(_TRACKLET_INSERT, (video_id, *row[:11], thumb, *row[11:]))
-                    tid = int(cur.lastrowid)
-                    new_ids.append(tid)
-                    if t.skeleton_embedding is not None:
-                        cur.execute("INSERT INTO vectors (tracklet_id, space, vec) VALUES (?, 'skeleton', ?)",
-                                    (tid, to_blob(np.asarray(t.skeleton_embedding).reshape(-1), np.float32)))
+                old = None
+                if partial is None:  # a new video (a re-index replaces the stored one)
+                    if start_time is None:  # a re-index keeps the start time set before
+                        row = cur.execute("SELECT start_time FROM videos WHERE path = ?", (key,)).fetchone()
+                        start_time = row[0] if row else None
+                    old = self._delete_video_rows(cur, key)
+                    cur.execute(
+                        "INSERT INTO videos (path, name, content_hash, camera, fps, num_frames, width, height, "
+                        "status, indexed_at, embedder_fp, stats_json, thumb_dir, start_time) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'indexed', ?, ?, ?, ?, ?)",
+                        (key, Path(key).name, video.content_hash, video.camera, float(video.fps),
+                         int(video.num_frames), int(video.width), int(video.height), now_iso(), self.fingerprint,
+                         stats_json, thumb_dir if any(names) else None, start_time),
+                    )
+                    video_id = int(cur.lastrowid)
+                else:  # the next segment of a partly indexed video
+                    video_id = partial[0]
+                    cur.execute("UPDATE videos SET indexed_at = ?, stats_json = ?, thumb_dir = COALESCE(thumb_dir, ?) "
+                                "WHERE id = ?", (now_iso(), stats_json, thumb_dir if any(names) else None, video_id))
+                new_ids = self._insert_tracklets(cur, video_id, tracklets, rows, names, thumb_dir)
+                self._set_resume_point(cur, video_id, resume)
         except BaseException:
-            thumbs.remove_folder(folder)
+            if fresh:
+                thumbs.remove_folder(folder)
             raise
         vecs = np.stack([from_blob(r[11], np.float32) for r in rows]) if rows else None
         self._after_write(old, np.array(new_ids, np.int64), vecs)
         return video_id
+
+    @staticmethod
+    def _insert_tracklets(cur: sqlite3.Cursor, video_id: int, tracklets: list[Tracklet], rows: list[tuple],
+                          names: list[str | None], thumb_dir: str) -> list[int]:
+        new_ids = []
+        for t, row, name in zip(tracklets, rows, names, strict=True):
+            thumb = f"{THUMBS}/{thumb_dir}/{name}" if name else None
+            cur.execute(_TRACKLET_INSERT, (video_id, *row[:11], thumb, *row[11:]))
+            tid = int(cur.lastrowid)
+            new_ids.append(tid)
+            if t.skeleton_embedding is not None:
+                cur.execute("INSERT INTO vectors (tracklet_id, space, vec) VALUES (?, 'skeleton', ?)",
+                            (tid, to_blob(np.asarray(t.skeleton_embedding).reshape(-1), np.float32)))
+        return new_ids
+
+    @staticmethod
+    def _set_resume_point(cur: sqlite3.Cursor, video_id: int, resume: dict[str, Any] | None) -> None:
+        """Store where the indexing of a video goes on (None: it is complete)."""
+        if resume is None:
+            cur.execute("DELETE FROM resume_points WHERE video_id = ?", (video_id,))
+            return
+        cur.execute("INSERT OR REPLACE INTO resume_points (video_id, frame, state_json, updated) VALUES (?, ?, ?, ?)",
+                    (video_id, int(resume.get("frame", 0)), json.dumps(jsonable(resume)), now_iso()))
 
     def mark_failed(self, path: str | Path, error: str, content_hash: str | None = None) -> None:
         """Record a video that could not be indexed, unless the path is indexed (see ``Gallery.mark_failed``)."""

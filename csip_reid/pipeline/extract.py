@@ -1,31 +1,35 @@
 """Video → tracklets, streaming: decode → batched detection → per-frame tracking → tracklets.
 
-Frames are decoded, detected in batches of ``detector.batch_size``, and tracked one by one; each
-tracklet is yielded as soon as its track is lost for good (or at the end of the video), so memory
-does not grow with the video's length. Both scans decode in a background thread. ``scan="full"``
-detects every frame; ``scan="adaptive"`` detects only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks
-for (motion onsets and keyframes), grabs the other frames without converting them, and
-interpolates the boxes between keyframes of each finished tracklet.
+Frames are decoded, detected, and tracked one by one; each tracklet is yielded as soon as its
+track is lost for good (or at the end of the video), so memory does not grow with the video's
+length. Both scans decode in a background thread (:mod:`csip_reid.pipeline.scanloop`):
+``scan="full"`` detects every frame; ``scan="adaptive"`` detects only what
+:class:`~csip_reid.pipeline.scan.ScanPolicy` asks for.
+
+**Segments** (:func:`extract_segments`, ``segment_s``): a long video is scanned in segments of at
+least ``segment_s`` seconds, each ending at the first frame after that where nobody is tracked.
+There the scan starts over as a resumed run would: a new reader seeks to that frame, and the tracker,
+scan policy and tracklet builder are new (track ids go on from the last). Because an uninterrupted
+run and a run resumed from a :class:`ResumePoint` do exactly the same thing from that frame on,
+resuming gives the tracklets the uninterrupted run gives, and nobody tracked is cut in two.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
-from csip_reid.core.detections import Detections
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.video import VideoReader
 from csip_reid.pipeline.detect import Detector, create_detector
-from csip_reid.pipeline.scan import AGE, SKIP, ScanConfig, ScanPolicy, check_scan
-from csip_reid.tracking import TrackletBuilder, create_tracker
-from csip_reid.tracking.interpolate import fill_gaps
+from csip_reid.pipeline.scan import ScanConfig, check_scan
+from csip_reid.pipeline.scanloop import AdaptiveScan, FullScan
+from csip_reid.tracking import create_tracker
 
 
 @dataclass
@@ -55,7 +59,9 @@ class ExtractStats:
         detections: Person detections over all processed frames.
         tracks: Tracklets yielded.
         tracks_dropped: Tracks dropped as too short or too small.
-        seconds: Wall time so far.
+        segments: Segments finished before the last one (0: the video was one segment).
+        resumed_at: Frame this run resumed from (0: it started at the beginning).
+        seconds: Wall time so far (of this run: a resumed run's earlier part is not counted).
     """
 
     video: str = ""
@@ -79,30 +85,91 @@ class ExtractStats:
     detections: int = 0
     tracks: int = 0
     tracks_dropped: int = 0
+    segments: int = 0
+    resumed_at: int = 0
     seconds: float = 0.0
+
+    #: Counters a resume point carries over (what the run before the resume point saw).
+    COUNTERS = ("frames_read", "frames_detected", "keyframes_only", "rewinds", "gate_checks", "motion_onsets",
+                "frames_failed", "detections", "tracks", "tracks_dropped", "segments")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def counters(self) -> dict[str, int]:
+        """The counters so far (stored with a resume point)."""
+        return {k: int(getattr(self, k)) for k in self.COUNTERS}
+
+    def restore(self, counters: dict[str, Any]) -> None:
+        """Add the counters of the run a resume point was written by."""
+        for k in self.COUNTERS:
+            setattr(self, k, getattr(self, k) + int(counters.get(k, 0)))
 
     def opened(self, reader: VideoReader) -> None:
         """The video's facts, from the reader that decodes it."""
         self.video, self.fps, self.fps_assumed = str(reader.path), reader.fps, reader.fps_assumed
         self.frame_count, self.width, self.height = reader.frame_count, reader.width, reader.height
 
-    def closed(self, reader: VideoReader, dropped: int, seconds: float) -> None:
-        """What the pass over ``reader`` decoded, failed and dropped, and how long it took."""
-        self.frames_failed, self.frames_missing = reader.failed_frames, reader.frames_missing
-        self.damage = reader.damage_report() or ""
+    def closed(self, reader: VideoReader, dropped: int) -> None:
+        """Add what one pass over ``reader`` (a segment) decoded, failed and dropped."""
+        self.frames_failed += reader.failed_frames
+        self.frames_missing = reader.frames_missing  # the end of the file is in the last pass
+        self.damage = reader.damage_report() or "" if not self.segments else self._damage(reader)
         self.decoder = reader.decoder
         if reader.skip_stats:
             off = reader.skip_stats["skip_off"]
             self.decode_mode = "keyframes while idle" + (f" (then every frame: {off})" if off else "")
-            self.keyframes_only, self.rewinds = reader.skip_stats["keyframes_decoded"], reader.skip_stats["rewinds"]
-        self.tracks_dropped = dropped
-        self.seconds = seconds
+            self.keyframes_only += reader.skip_stats["keyframes_decoded"]
+            self.rewinds += reader.skip_stats["rewinds"]
+        self.tracks_dropped += dropped
+
+    def _damage(self, reader: VideoReader) -> str:
+        """The damage line of a video read in several segments (the reader's own covers its segment)."""
+        if not self.frames_failed and not self.frames_missing:
+            return ""
+        of = f" of the {self.frame_count} frames the header promises" if self.frame_count else ""
+        return (f"{self.frames_missing} frames missing at the end{of}, {self.frames_failed} failed mid-file "
+                f"(read in {self.segments + 1} segments): the file looks truncated or damaged")
 
 
-def extract_tracklets(
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a segmented scan of a video can start over (stored with each segment's tracklets).
+
+    Attributes:
+        frame: First frame of the next segment.
+        track_offset: Track ids used so far (the next segment's ids are above).
+        segment: Segments finished.
+        skip_off: Why keyframe skipping was turned off for this file ("" while it is allowed).
+        counters: :meth:`ExtractStats.counters` up to ``frame``.
+    """
+
+    frame: int
+    track_offset: int
+    segment: int
+    skip_off: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResumePoint:
+        return cls(int(data["frame"]), int(data["track_offset"]), int(data["segment"]),
+                   str(data.get("skip_off", "")), {k: int(v) for k, v in dict(data.get("counters", {})).items()})
+
+
+def extract_tracklets(path: str | Path, detector: Detector | str, **options: Any) -> Iterator[Tracklet]:
+    """Yield the person tracklets of one video as their tracks finish (one segment: the whole range).
+
+    Takes the arguments of :func:`extract_segments` but ``segment_s`` and ``resume``.
+    """
+    for item in extract_segments(path, detector, **options):
+        assert isinstance(item, Tracklet)  # no resume points without segment_s
+        yield item
+
+
+def extract_segments(
     path: str | Path,
     detector: Detector | str,
     tracker_name: str = "bytetrack",
@@ -120,11 +187,14 @@ def extract_tracklets(
     decoder: str = "opencv",
     device: str = "cpu",
     span_s: tuple[float | None, float | None] | None = None,
-) -> Iterator[Tracklet]:
-    """Yield the person tracklets of one video as their tracks finish.
+    segment_s: float = 0.0,
+    resume: ResumePoint | None = None,
+) -> Iterator[Tracklet | ResumePoint]:
+    """Yield the tracklets of one video as their tracks finish, and a :class:`ResumePoint` after each segment.
 
-    The video is opened once, here; what the caller needs of it (frame rate, size, frame count,
-    damage) is in ``stats`` once the iterator is exhausted (or closed).
+    The video is opened here; what the caller needs of it (frame rate, size, frame count, damage) is
+    in ``stats`` once the iterator is exhausted (or closed). Every tracklet yielded before a resume
+    point belongs to the segments before it.
 
     Args:
         path: Video file.
@@ -148,6 +218,8 @@ def extract_tracklets(
         device: Device of the pipeline (``auto`` decodes on it when it is a GPU).
         span_s: ``(start_s, end_s)``: only this part of the video, in seconds (None: its start or
             end), converted to frames with the video's own frame rate; overrides ``start``/``end``.
+        segment_s: Shortest segment in seconds of video (0: one segment, no resume points).
+        resume: Start from this point of an earlier run (with the same arguments) instead of ``start``.
 
     Raises:
         VideoError: The video cannot be opened or has no decodable frame.
@@ -160,162 +232,57 @@ def extract_tracklets(
     batch = max(1, batch_size or detector.batch_size)
     stats = stats if stats is not None else ExtractStats()
     stats.scan = scan
-    reader = VideoReader(path, stride=stride, start=start, end=end, decoder=decoder, device=device,
-                         prefetch=1 if scan == "adaptive" else 2 * batch)
+
+    def open_reader(first: int, seek: bool, skip_off: str = "") -> VideoReader:
+        return VideoReader(path, stride=stride, start=first, end=end, decoder=decoder, device=device,
+                           prefetch=1 if scan == "adaptive" else 2 * batch, seek=seek, skip_off=skip_off)
+
+    reader = open_reader(start, False)
     if span_s is not None:
         reader.set_span(*span_s)
+    first, end = reader.start, reader.end
     stats.opened(reader)
-    tracker = create_tracker(tracker_name, frame_rate=reader.fps / stride, **(tracker_opts or {}))
-    loop: _FullScan | _AdaptiveScan
-    if scan == "adaptive":
-        loop = _AdaptiveScan(reader, detector, tracker, camera, builder_opts, stats, scan_config or ScanConfig())
-    else:
-        loop = _FullScan(reader, detector, tracker, camera, builder_opts, stats, batch)
-    bar = tqdm(total=reader.expected_frames, desc=path.name, unit="frame", disable=not progress, leave=False)
+    point = resume or ResumePoint(first, 0, 0)
+    if resume is not None:
+        stats.restore(resume.counters)
+        stats.resumed_at = resume.frame
+        reader = open_reader(resume.frame, True, resume.skip_off)
+    every = max(1, round(segment_s * reader.fps)) if segment_s > 0 else 0
+    bar = tqdm(total=reader.expected_frames and reader.expected_frames + (reader.start - first) // stride,
+               initial=(reader.start - first) // stride, desc=path.name, unit="frame", disable=not progress,
+               leave=False)
+
+    def make_loop(reader: VideoReader) -> FullScan | AdaptiveScan:
+        tracker = create_tracker(tracker_name, frame_rate=reader.fps / stride, **(tracker_opts or {}))
+        if scan == "adaptive":
+            return AdaptiveScan(reader, detector, tracker, camera, builder_opts, stats, scan_config or ScanConfig())
+        return FullScan(reader, detector, tracker, camera, builder_opts, stats, batch)
+
     try:
-        for t in loop.run(bar):
-            stats.tracks += 1
-            yield t
-    finally:  # also when the consumer stops early or fails: what was seen is counted
+        yield from _segments(reader, open_reader, make_loop, point, every, first, stats, bar)
+    finally:
         bar.close()
-        loop.count()
-        stats.closed(reader, loop.builder.dropped, time.perf_counter() - t0)
+        stats.seconds = time.perf_counter() - t0
 
 
-class _Scan:
-    """What both scans share: the reader, detector, tracker and tracklet builder of one video."""
-
-    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
-                 builder_opts: dict[str, Any], stats: ExtractStats) -> None:
-        self.reader, self.detector, self.tracker, self.stats = reader, detector, tracker, stats
-        self.builder = TrackletBuilder(str(reader.path), camera or reader.path.stem, **builder_opts)
-
-    def detect(self, frames: list[tuple[int, float, Any]]) -> Iterator[tuple[int, float, Any, Detections]]:
-        """``(index, timestamp, frame, detections)`` of each frame, detected in one call."""
-        for (index, ts, frame), dets in zip(frames, self.detector.detect([f[2] for f in frames]), strict=True):
-            self.stats.detections += len(dets)
-            yield index, ts, frame, dets
-
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
-        """Yield the video's tracklets as their tracks end (``bar`` counts the frames scanned)."""
-        raise NotImplementedError
-
-    def count(self) -> None:
-        """Fill the scan's own counts into the stats (frames read and detected)."""
-        raise NotImplementedError
-
-
-class _FullScan(_Scan):
-    """Every frame is detected, in batches of the detector's batch size."""
-
-    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
-                 builder_opts: dict[str, Any] | None, stats: ExtractStats, batch: int) -> None:
-        opts = {"lost_after": tracker.max_lost * reader.stride, **(builder_opts or {})}
-        super().__init__(reader, detector, tracker, camera, opts, stats)
-        self.batch = batch
-        self.frames_read = 0
-
-    def _flush(self, pending: list[tuple[int, float, Any]], bar: tqdm) -> Iterator[Tracklet]:
-        for index, ts, frame, dets in self.detect(pending):
-            yield from self.builder.update(index, ts, frame, self.tracker.update(dets, frame))
-        self.frames_read += len(pending)
-        bar.update(len(pending))
-
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
-        pending: list[tuple[int, float, Any]] = []
-        for item in self.reader:
-            pending.append(item)
-            if len(pending) == self.batch:
-                yield from self._flush(pending, bar)
-                pending = []
-        yield from [*self._flush(pending, bar), *self.builder.finish()]
-
-    def count(self) -> None:
-        self.stats.frames_read = self.stats.frames_detected = self.frames_read
-
-
-_NOBODY = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
-
-
-class _AdaptiveScan(_Scan):
-    """The adaptive scan: only what :class:`~csip_reid.pipeline.scan.ScanPolicy` asks for is detected.
-
-    Each detected frame is detected at once (the detector's batch size is not used): which frame is
-    converted and detected next depends on the tracks found so far, and deciding it in frame order
-    keeps the scan deterministic and independent of the detector's batch size. A background thread
-    decodes in lockstep with this one (the reader's ``select`` is set here, ``prefetch=1``): it grabs
-    the next frame while this thread detects and tracks the last one, and asks the policy about it
-    only once this thread is done, so the decisions are the same as without the thread.
-    """
-
-    def __init__(self, reader: VideoReader, detector: Detector, tracker: Any, camera: str | None,
-                 builder_opts: dict[str, Any] | None, stats: ExtractStats, config: ScanConfig) -> None:
-        self.rate = reader.fps / reader.stride
-        self.policy = policy = ScanPolicy(self.rate, lost_steps=tracker.max_lost, config=config)
-        # a track may be kept a little longer than at full rate (its window is counted in keyframes)
-        opts = {"lost_after": (tracker.max_lost + 2 * policy.max_interval) * reader.stride, **(builder_opts or {})}
-        self.min_frames = int(opts.pop("min_frames", 5))  # counted after interpolation, as a full scan counts it
-        super().__init__(reader, detector, tracker, camera, {**opts, "min_frames": min(2, self.min_frames)}, stats)
-        self.max_gap = 2 * policy.max_interval * reader.stride  # one keyframe missed still counts as a gap
-        self.scanned = 0
-        self.looked = bytearray()  # 1 for each frame (from ``start``) the detector ran on or that aged tracks
-        reader.select = self._select
-        reader.keyframes = policy if reader.decoder == "pyav" else None  # quiet stretches: keyframes only
-
-    def _step(self, index: int) -> int:
-        return (index - self.reader.start) // self.reader.stride
-
-    def _select(self, index: int) -> bool:
-        self.scanned += 1
-        return self.policy.wants(self._step(index))
-
-    def _mark(self, index: int) -> None:
-        i = index - self.reader.start
-        if i >= len(self.looked):
-            self.looked.extend(bytes(max(i + 1 - len(self.looked), 4096)))
-        self.looked[i] = 1
-
-    def _finished(self, tracklets: list[Tracklet]) -> Iterator[Tracklet]:
-        for t in tracklets:
-            seen = t.frames
-            t = fill_gaps(t, self.max_gap, self.reader.stride)
-            # min_frames counts what a full scan would have seen: the tracked frames plus the filled-in
-            # frames the scan skipped, not filled-in frames where the detector ran and missed the person
-            filled = np.setdiff1d(t.frames, seen, assume_unique=True) - self.reader.start
-            missed = sum(self.looked[i] for i in filled.tolist() if i < len(self.looked))
-            if len(t) - missed < self.min_frames:
-                self.builder.dropped += 1
-                continue
-            yield t
-
-    def _track(self, index: int, ts: float, frame: Any, dets: Detections, aged: bool = False) -> Iterator[Tracklet]:
-        """Track one frame's detections (``aged``: an empty frame that only ages lost tracks)."""
-        self._mark(index)
-        tracked = self.tracker.update(dets, frame)
-        step = self._step(index)
-        if aged:
-            self.policy.aged(step)
-        else:
-            self.policy.observe(step, frame, dets, tracked)
-        self.tracker.set_frame_rate(self.rate / self.policy.interval)
-        yield from self._finished(self.builder.update(index, ts, frame, tracked))
-
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
-        for item in self.reader:
-            action = self.policy.decide(self._step(item[0]), item[2])
-            if action == SKIP:
-                continue
-            if action == AGE:  # only lost tracks, nothing changed: age them without the detector
-                yield from self._track(*item, _NOBODY, aged=True)
-                continue
-            # detected at once: the next keyframe is planned from this frame's tracks (holding
-            # keyframes back for a batch would plan from stale speeds and fragment tracks)
-            for detected in self.detect([item]):
-                yield from self._track(*detected)
-            bar.update(self._step(item[0]) + 1 - bar.n)  # by position: frames skipped to a keyframe count
-        yield from self._finished(self.builder.finish())
-
-    def count(self) -> None:
-        self.stats.frames_read = self.scanned
-        self.stats.frames_detected = self.policy.detected
-        self.stats.gate_checks, self.stats.motion_onsets = self.policy.gated, self.policy.onsets
+def _segments(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
+              make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], point: ResumePoint, every: int,
+              first: int, stats: ExtractStats, bar: tqdm) -> Iterator[Tracklet | ResumePoint]:
+    """Scan segment after segment from ``reader`` (see :func:`extract_segments`)."""
+    while True:
+        loop = make_loop(reader)
+        loop.segment(point.track_offset, reader.start + every if every else None, first)
+        try:
+            for t in loop.run(bar):
+                stats.tracks += 1
+                yield t
+        finally:  # also when the consumer stops early or fails: what was seen is counted
+            loop.count()
+            stats.closed(reader, loop.builder.dropped)
+        if loop.stopped_at is None:
+            return
+        stats.segments += 1
+        point = ResumePoint(loop.stopped_at, loop.track_offset, point.segment + 1,
+                            reader.skip_stats.get("skip_off", "") or reader.skip_off, stats.counters())
+        yield point
+        reader = open_reader(point.frame, True, point.skip_off)

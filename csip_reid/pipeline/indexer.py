@@ -1,15 +1,16 @@
 """``reid index``: videos → tracklets → (skeletons) → embeddings → gallery, resumably.
 
-A video is the unit of work: its tracklets are added to the gallery in one transaction when the
-video is finished, so a crash or Ctrl-C loses at most the video in progress, and a rerun skips every
-video whose content hash is already indexed with the same embedder.
+A video's tracklets are added to the gallery in one transaction when the video is finished, or, for
+a video longer than ``segment_s``, segment by segment, each transaction with the point where the
+next segment starts. A crash or Ctrl-C loses at most the segment in progress: a rerun skips every
+video whose content hash is already indexed with the same embedder and resumes a partly indexed
+one from its resume point, with the result an uninterrupted run gives.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,75 +21,12 @@ from csip_reid.core.skeleton import check_skeleton_format
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.pipeline.pose import skeleton_format_for
 from csip_reid.pipeline.pose.skeleton import attach_skeletons
+from csip_reid.pipeline.results import IndexSummary, VideoResult
 from csip_reid.pipeline.settings import PipelineSettings
 
 if TYPE_CHECKING:
     from csip_reid.gallery.store import Gallery
-
-
-@dataclass
-class VideoResult:
-    """Outcome of one video (``content_hash`` is for the executors; ``to_dict`` leaves it out)."""
-
-    path: str
-    status: str  # "indexed", "skipped", "failed", "empty"
-    tracklets: int = 0
-    frames: int = 0
-    failed_frames: int = 0
-    missing_frames: int = 0
-    promised_frames: int = 0
-    seconds: float = 0.0
-    error: str = ""
-    content_hash: str = ""
-
-    @classmethod
-    def stored(cls, path: str, tracklets: int, stats: dict[str, Any] | None) -> VideoResult:
-        """The result of a video a gallery already holds, from its stored extraction stats."""
-        stats = stats or {}
-        return cls(path, "indexed" if tracklets else "empty", tracklets=tracklets,
-                   frames=int(stats.get("frames_read", 0)), failed_frames=int(stats.get("frames_failed", 0)),
-                   missing_frames=int(stats.get("frames_missing", 0)),
-                   promised_frames=int(stats.get("frame_count", 0)))
-
-    def to_dict(self) -> dict[str, Any]:
-        """What ``reid index --json`` prints of the video."""
-        out = dict(self.__dict__)
-        out.pop("content_hash")
-        return out
-
-
-@dataclass
-class IndexSummary:
-    """Outcome of a whole ``reid index`` run."""
-
-    results: list[VideoResult] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: bool = False
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.results)
-
-    @property
-    def frames(self) -> int:
-        return sum(r.frames for r in self.results)
-
-    @property
-    def tracklets(self) -> int:
-        return sum(r.tracklets for r in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "videos": len(self.results),
-            "indexed": self.count("indexed"),
-            "empty": self.count("empty"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
-            "frames": self.frames,
-            "tracklets": self.tracklets,
-            "seconds": round(self.seconds, 2),
-            "interrupted": self.interrupted,
-            "results": [r.to_dict() for r in self.results],
-        }
+    from csip_reid.pipeline.extract import ExtractStats, ResumePoint
 
 
 def camera_for(path: str | Path, camera: str | None = None, camera_from: str = "stem") -> str:
@@ -159,14 +97,15 @@ class Pipeline:
         (crops sampled, not embedded)."""
         from csip_reid.pipeline.extract import extract_tracklets
 
+        return extract_tracklets(str(path), self.detector, **self._scan_options(camera, progress, stats),
+                                 start=start, end=end, span_s=span_s)
+
+    def _scan_options(self, camera: str | None, progress: bool, stats: Any | None) -> dict[str, Any]:
         s = self.settings
-        return extract_tracklets(
-            str(path), self.detector, tracker_name=s.tracker, camera=camera, stride=s.stride,
-            builder_opts={"max_samples": s.max_samples, "min_frames": s.min_frames,
-                          "min_box_height": s.min_box_height},
-            tracker_opts=s.tracker_opts, progress=progress, stats=stats, start=start, end=end, scan=s.scan,
-            decoder=self.decoder, device=s.device, span_s=span_s,
-        )
+        return {"tracker_name": s.tracker, "camera": camera, "stride": s.stride, "tracker_opts": s.tracker_opts,
+                "builder_opts": {"max_samples": s.max_samples, "min_frames": s.min_frames,
+                                 "min_box_height": s.min_box_height},
+                "progress": progress, "stats": stats, "scan": s.scan, "decoder": self.decoder, "device": s.device}
 
     def complete(self, tracklets: Sequence[Tracklet]) -> None:
         """Attach skeletons (if a pose back-end is set) and embeddings, in batches."""
@@ -184,18 +123,27 @@ class Pipeline:
                 if np.any(v):
                     t.skeleton_embedding = v
 
-    def run(self, path: str | Path, camera: str | None = None, progress: bool = True,
-            batch: int = 32, stats: Any | None = None,
-            keep_crops: bool = False) -> list[Tracklet]:
-        """All tracklets of a video, completed. Crops are dropped after embedding unless asked."""
+    def segments(self, path: str | Path, camera: str | None = None, progress: bool = True, batch: int = 32,
+                 stats: Any | None = None, resume: ResumePoint | None = None
+                 ) -> Iterator[tuple[list[Tracklet], ResumePoint | None]]:
+        """The completed tracklets of a video segment by segment (``settings.segment_s``), each with
+        the point the next segment starts at (None after the last); from ``resume`` when given."""
+        from csip_reid.pipeline.extract import ResumePoint, extract_segments
+
         done: list[Tracklet] = []
         pending: list[Tracklet] = []
-        for t in self.tracklets(path, camera, progress=progress, stats=stats):
-            pending.append(t)
+        for item in extract_segments(str(path), self.detector, **self._scan_options(camera, progress, stats),
+                                     segment_s=self.settings.segment_s, resume=resume):
+            if isinstance(item, ResumePoint):
+                self._flush(pending, done, False)
+                yield done, item
+                done = []
+                continue
+            pending.append(item)
             if len(pending) >= batch:
-                self._flush(pending, done, keep_crops)
-        self._flush(pending, done, keep_crops)
-        return done
+                self._flush(pending, done, False)
+        self._flush(pending, done, False)
+        yield done, None
 
     def _flush(self, pending: list[Tracklet], done: list[Tracklet], keep_crops: bool) -> None:
         self.complete(pending)
@@ -308,28 +256,32 @@ def recorded_embedder(gallery_dir: str | Path) -> dict[str, Any] | None:
 
 def index_one_video(pipeline: Pipeline, gallery: Gallery, path: str | Path, camera: str | None = None, *,
                     force: bool = False, progress: bool = False, log: Callable[[str], None] = print,
-                    start_of: Callable[[str], str | None] | None = None,
-                    stats: Any | None = None) -> VideoResult:
+                    start_of: Callable[[str], str | None] | None = None, stats: ExtractStats | None = None,
+                    committed: Callable[[ResumePoint | None], None] | None = None) -> VideoResult:
     """Index one video into ``gallery``: the one place a video's tracklets are made and handed to a gallery.
 
     Both executors call it: ``reid index`` (:class:`Indexer`) into the destination gallery, a Ray
     actor (:class:`~csip_reid.distributed.worker.ShardWorker`) into its shard. The video is decoded
     once, streaming (tracklets are completed in batches as their tracks end, their crops dropped);
-    its frame rate, size and damage come from that one decoding. A video whose content the gallery
+    its frame rate, size and damage come from that one decoding. A video longer than the pipeline's
+    ``segment_s`` is committed segment by segment with its resume point; a partly indexed video
+    (an earlier run was killed) is resumed from its point when the file, embedder and pipeline
+    settings are the same, else indexed again from the start. A video whose content the gallery
     holds with this embedder is skipped unless ``force``; errors of the video are recorded in the
-    gallery and returned as a ``failed`` result, not raised.
+    gallery and returned as a ``failed`` result, not raised (segments already committed are kept).
 
     Args:
         pipeline: The built pipeline.
         gallery: An open, writable gallery.
         path: The video file.
-        camera: Its camera name (default: the tracklets' camera, the file stem).
-        force: Index it again even if the gallery holds it.
+        camera: Its camera name (default: the file stem).
+        force: Index it again from its first frame even if the gallery holds it (or part of it).
         progress: Show the video's progress bar.
-        log: Told, one line each, what the caller's user should know: skipped, failed, damaged, empty.
+        log: Told, one line each, what the caller's user should know: skipped, resumed, failed, damaged, empty.
         start_of: The video's wall-clock start (ISO 8601 or None), asked only when it is stored.
         stats: An :class:`~csip_reid.pipeline.extract.ExtractStats` to fill while it runs (read it from
             another thread for live progress).
+        committed: Called after each commit with its resume point (None: the video is complete).
     """
     from csip_reid.core.video import video_content_hash
     from csip_reid.gallery.videos import VideoRecord
@@ -344,11 +296,19 @@ def index_one_video(pipeline: Pipeline, gallery: Gallery, path: str | Path, came
         if not force and gallery.is_indexed(content_hash, pipeline.fingerprint):
             log(f"skip {path}: already indexed with this embedder")
             return VideoResult(path, "skipped", content_hash=content_hash)
-        tracklets = pipeline.run(path, camera=camera, progress=progress, stats=stats)
-        cam = camera or (tracklets[0].camera if tracklets else Path(path).stem)
-        gallery.add_video(VideoRecord(path, content_hash, cam, fps=stats.fps, num_frames=stats.frame_count,
-                                      width=stats.width, height=stats.height, stats=stats.to_dict(),
-                                      start_time=start_of(path) if start_of is not None else None), tracklets)
+        resume = None if force else _resume_point(pipeline, gallery, path, content_hash, log)
+        append, cam = resume is not None, camera or Path(path).stem
+        for tracklets, point in pipeline.segments(path, camera=camera, progress=progress, stats=stats, resume=resume):
+            state = None if point is None else {**point.to_dict(), "settings": _settings_key(pipeline)}
+            record = VideoRecord(path, content_hash, cam, fps=stats.fps, num_frames=stats.frame_count,
+                                 width=stats.width, height=stats.height,
+                                 stats={**stats.to_dict(), **({} if point is None else
+                                                              {"indexed_to_s": round(point.frame / stats.fps, 3)})},
+                                 start_time=start_of(path) if start_of is not None and not append else None)
+            gallery.add_video(record, tracklets, resume=state, append=append)
+            append = True
+            if committed is not None:
+                committed(point)
     except ReidError as e:
         gallery.mark_failed(path, str(e))
         log(f"failed {path}: {e}")
@@ -356,10 +316,38 @@ def index_one_video(pipeline: Pipeline, gallery: Gallery, path: str | Path, came
                            content_hash=content_hash)
     if stats.damage:
         log(f"damaged {path}: {stats.damage}")
-    if not tracklets:
+    if not stats.tracks:
         log(f"no person found in {path} (recorded as indexed with 0 tracklets)")
     return VideoResult(
-        path, "indexed" if tracklets else "empty", tracklets=len(tracklets),
+        path, "indexed" if stats.tracks else "empty", tracklets=stats.tracks,
         frames=stats.frames_read, failed_frames=stats.frames_failed, missing_frames=stats.frames_missing,
         promised_frames=stats.frame_count, seconds=time.perf_counter() - t0, content_hash=content_hash,
     )
+
+
+def _settings_key(pipeline: Pipeline) -> str:
+    """What a resume point must have been written with: the pipeline settings and the decoder they resolved to."""
+    import hashlib
+    import json
+
+    text = json.dumps({**pipeline.settings.to_dict(), "decoder": pipeline.decoder}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resume_point(pipeline: Pipeline, gallery: Gallery, path: str, content_hash: str,
+                  log: Callable[[str], None]) -> ResumePoint | None:
+    """Where an earlier, interrupted run of this video stopped, if this run can go on from there."""
+    from csip_reid.pipeline.extract import ResumePoint
+
+    stored = gallery.resume_point(path)
+    if stored is None:
+        return None
+    why = ("the file changed" if stored[0] != content_hash else
+           "the embedder changed" if stored[1] != pipeline.fingerprint else
+           "the pipeline settings changed" if stored[2].get("settings") != _settings_key(pipeline) else "")
+    if why:
+        log(f"restart {path} from its first frame: {why} since it was partly indexed")
+        return None
+    point = ResumePoint.from_dict(stored[2])
+    log(f"resume {path} at frame {point.frame} (segment {point.segment + 1}; earlier segments are kept)")
+    return point

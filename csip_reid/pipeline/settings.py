@@ -43,6 +43,9 @@ class PipelineSettings:
             keyframes only) or ``nvdec`` (:mod:`csip_reid.core.nvdec`).
         camera_map: Gallery camera name → training-camera index for a CSIP model's SIE embedding
             (:mod:`csip_reid.pipeline.camera_map`); cameras not in it get the mean embedding.
+        segment_s: ``reid index`` commits a long video in segments of at least this many seconds
+            of video, each ending where nobody is tracked, with a resume point (0: one commit per
+            video); see :func:`csip_reid.pipeline.extract.extract_segments`.
     """
 
     detector: str = "ultralytics:yolo11n.pt"
@@ -60,6 +63,7 @@ class PipelineSettings:
     device: str = "cpu"
     decoder: str = "auto"
     camera_map: dict[str, int] = field(default_factory=dict)
+    segment_s: float = 60.0
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> PipelineSettings:
@@ -92,6 +96,8 @@ class PipelineSettings:
             raise ConfigError("stride must be >= 1")
         if s.max_samples < 1:
             raise ConfigError("max_samples must be >= 1")
+        if not s.segment_s >= 0:
+            raise ConfigError(f"segment_s must be >= 0 seconds, got {s.segment_s}")
         if s.scan not in ("adaptive", "full"):
             raise ConfigError(f"unknown scan {s.scan!r}; choose adaptive or full")
         from csip_reid.core.nvdec import check_decoder

@@ -126,6 +126,11 @@ class TrackletBuilder:
         #: Tracks dropped by the min_frames / min_box_height filters so far.
         self.dropped = 0
 
+    @property
+    def open(self) -> bool:
+        """Whether a track is still open (seen within ``lost_after`` frames of the last update)."""
+        return bool(self._active)
+
     # -- per frame ---------------------------------------------------------------------------
     def update(self, frame_index: int, timestamp: float, frame: np.ndarray, tracked: Detections) -> list[Tracklet]:
         """Add one frame of tracker output; return the tracks that finished.
