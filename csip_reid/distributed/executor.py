@@ -208,7 +208,7 @@ class RayIndexer:
         return cls.remote(self.settings.to_dict(), str(shard), recorded)
 
     def _drop_merged_shards(self, gallery: Gallery) -> None:
-        """Delete the shard folders whose every indexed video is in the destination gallery."""
+        """Delete the shard folders whose every indexed or partly indexed video is in the destination gallery."""
         from csip_reid.gallery.store import Gallery
 
         base = self.root / SHARDS
@@ -218,7 +218,8 @@ class RayIndexer:
             if not Gallery.is_gallery(shard):
                 continue
             with Gallery.open(shard) as g:
-                pending = [v for v in g.indexed_videos() if not gallery.is_indexed(v.content_hash)]
+                pending = [v for v in g.videos() if v.status in ("indexed", "partial")  # partial: resumable
+                           and not gallery.is_indexed(v.content_hash or "")]
             if not pending:
                 shutil.rmtree(shard, ignore_errors=True)
         if base.is_dir() and not any(base.iterdir()):

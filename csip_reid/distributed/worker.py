@@ -2,12 +2,15 @@
 
 A :class:`ShardWorker` builds the pipeline once (detector, tracker, pose, embedder) and indexes the
 videos it is given into its own shard gallery, a normal gallery folder on shared storage. Each
-video is committed to the shard in one transaction, exactly as ``reid index`` does; the driver then
-copies it into the destination gallery. The class is plain Python (Ray wraps it with
+video is committed to the shard exactly as ``reid index`` commits it (in one transaction, or segment
+by segment with resume points for a long one); the driver then copies each finished video into the
+destination gallery. The class is plain Python (Ray wraps it with
 ``ray.remote``), so it also runs, and is tested, without Ray.
 
 Retries are idempotent: a video whose content hash the shard already holds (the worker died after
-committing it, before the driver heard back) is answered from the shard without indexing it again.
+committing it, before the driver heard back) is answered from the shard without indexing it again,
+and a video the worker died in the middle of is resumed from the shard's resume point (Ray retries
+it on the restarted actor, which owns the same shard).
 
 Fault injection for tests (read from the worker's environment, which the driver forwards):
 
@@ -15,7 +18,10 @@ Fault injection for tests (read from the worker's environment, which the driver 
   shard, once, for each video ``NAME`` armed by a file ``DIR/NAME.crash`` (renamed to
   ``NAME.crashed`` when it fires);
 * ``REID_FAULT_CRASH_ALWAYS=NAME[,NAME...]``: the process exits hard whenever it starts one of
-  these video file names.
+  these video file names;
+* ``REID_FAULT_CRASH_SEGMENT=DIR``: the process exits hard right after committing the first segment
+  of a long video to its shard (mid-video), once, for each video armed by ``DIR/NAME.segment``; the
+  retry resumes the video from the shard's resume point.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 
 CRASH_ONCE_ENV = "REID_FAULT_CRASH_ONCE"
 CRASH_ALWAYS_ENV = "REID_FAULT_CRASH_ALWAYS"
+CRASH_SEGMENT_ENV = "REID_FAULT_CRASH_SEGMENT"
 
 
 def _crash_always(path: str) -> None:
@@ -42,11 +49,11 @@ def _crash_always(path: str) -> None:
         os._exit(17)
 
 
-def _crash_once(path: str) -> None:
-    marker_dir = os.environ.get(CRASH_ONCE_ENV)
+def _crash_once(path: str, env: str = CRASH_ONCE_ENV, suffix: str = ".crash") -> None:
+    marker_dir = os.environ.get(env)
     if not marker_dir:
         return
-    armed = Path(marker_dir) / f"{Path(path).name}.crash"
+    armed = Path(marker_dir) / f"{Path(path).name}{suffix}"
     try:
         os.rename(armed, armed.with_suffix(".crashed"))  # atomic: fires once
     except OSError:
@@ -106,7 +113,8 @@ class ShardWorker:
         lines: list[str] = []
         self._stats = stats = ExtractStats()
         try:
-            res = index_one_video(self.pipeline, shard, path, camera, force=force, log=lines.append, stats=stats)
+            res = index_one_video(self.pipeline, shard, path, camera, force=force, log=lines.append, stats=stats,
+                                  committed=lambda point: point and _crash_once(path, CRASH_SEGMENT_ENV, ".segment"))
         finally:
             self._stats = None
         if res.status == "skipped":  # committed by an earlier attempt (died before the driver heard back)

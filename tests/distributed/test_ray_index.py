@@ -129,3 +129,32 @@ def test_killed_driver_resumes_from_shards(ray_cluster, short_videos, offline_se
     again = RayIndexer(dest, offline_settings, RayOptions(workers=1), progress=False,
                        log=lambda m: None).index(short_videos[:1])
     assert [r.status for r in again.results] == ["skipped"]
+
+
+def test_worker_dying_mid_video_resumes_from_its_shard(ray_cluster, videos_dir, tmp_path, monkeypatch):
+    """A worker dies right after the first segment of a long video reached its shard: the retry resumes
+    there, and the gallery is the one the local executor makes."""
+    from csip_reid.distributed.worker import CRASH_SEGMENT_ENV
+    from csip_reid.pipeline.indexer import Indexer
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    intel = videos_dir / "intel_one-by-one-person-detection.mp4"
+    settings = PipelineSettings.load(None, detector="yolox:yolox_nano", embedder="onnx:osnet_x0_25_msmt17",
+                                     segment_s=30.0)  # 139 s at 10 fps: a few segments
+    Indexer(tmp_path / "local", settings, progress=False, log=lambda m: None).index([intel])
+    markers = tmp_path / "crashed"
+    markers.mkdir()
+    (markers / f"{intel.name}.segment").touch()
+    monkeypatch.setenv(CRASH_SEGMENT_ENV, str(markers))
+    dest = tmp_path / "g"
+    summary = RayIndexer(dest, settings, RayOptions(workers=1, retries=2), progress=False,
+                         log=lambda m: None).index([intel])
+    assert [r.status for r in summary.results] == ["indexed"], summary.to_dict()
+    assert [m.name for m in markers.iterdir()] == [f"{intel.name}.crashed"]  # it did die mid-video
+    local, dist = _content(tmp_path / "local"), _content(dest)
+    assert sorted(local) == sorted(dist) and len(local) >= 4  # no tracklet twice, none lost
+    for key, emb in local.items():
+        np.testing.assert_allclose(dist[key], emb, atol=1e-5)
+    with Gallery.open(dest) as g:
+        (video,) = g.videos()
+    assert video.status == "indexed" and video.stats["resumed_at"] > 0 and video.stats["segments"] >= 2
