@@ -45,6 +45,10 @@ def gallery_info(gallery_dir: str, as_json: bool) -> None:
                f"failed: {info.get('num_failed')}")
     for v in info.get("videos", []):
         click.echo(f"  {v.get('tracklets', 0):>5} tracklets  {v.get('camera', '')!s:<16} {v.get('path')}")
+    for v in info.get("partial", []):
+        done = v.get("indexed_to_s")
+        click.echo(f"  {v.get('tracklets', 0):>5} tracklets  {v.get('camera', '')!s:<16} {v.get('path')}  "
+                   f"(partly indexed{f', up to {done:.0f} s' if done is not None else ''}: `reid index` resumes it)")
     for v in info.get("failed", []):
         click.echo(f"  failed: {v.get('path')}: {v.get('error')}")
 

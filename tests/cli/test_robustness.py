@@ -9,7 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers.cli import OFFLINE_ARGS, black_video, cut_clip, gallery_info, run_reid
@@ -107,3 +109,43 @@ def test_kill_mid_index_then_resume(videos_dir, offline_env, tmp_path):
     final = gallery_info(gallery)
     assert final["num_videos"] == len(spans)
     assert final["num_tracklets"] == kept + s["tracklets"]
+
+
+def _tracklets(gallery: Path) -> list[tuple]:
+    from csip_reid.gallery.store import Gallery
+
+    with Gallery.open(gallery) as g:
+        return sorted((r.track_id, r.frames.tolist(), np.round(r.boxes, 2).tolist(), r.embedding)
+                      for r in g.iter_tracklets())
+
+
+def test_kill_inside_a_long_video_then_resume(videos_dir, offline_env, tmp_path):
+    """kill -9 in the middle of one video: the rerun goes on from its last segment and gives the clean gallery."""
+    src = videos_dir / "intel_one-by-one-person-detection.mp4"
+    args = ("--segment-minutes", "0.25", *OFFLINE_ARGS)  # 15 s segments of a 139 s clip
+    clean = tmp_path / "clean"
+    run_reid("index", str(src), "--gallery", str(clean), *args, env_extra=offline_env, check=True)
+    gallery = tmp_path / "gallery"
+    proc = subprocess.Popen([sys.executable, "-m", "csip_reid.cli", "index", str(src), "--gallery", str(gallery),
+                             *args], env={**os.environ, **offline_env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    db, frame, deadline = gallery / "gallery.db", 0, time.time() + 300
+    while time.time() < deadline and proc.poll() is None and frame < 700:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+                frame = max([0, *(r[0] for r in c.execute("SELECT frame FROM resume_points"))])
+        except sqlite3.Error:
+            continue
+    assert proc.poll() is None, "index finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    info = gallery_info(gallery)
+    assert info["num_videos"] == 0 and len(info["partial"]) == 1 and info["partial"][0]["indexed_to_s"] >= 70
+    p = run_reid("index", str(src), "--gallery", str(gallery), *args, env_extra=offline_env, check=True)
+    assert "resume" in p.stderr and "indexed 1" in p.stdout
+    assert gallery_info(gallery)["partial"] == []
+    got, want = _tracklets(gallery), _tracklets(clean)
+    assert [t[:3] for t in got] == [t[:3] for t in want] and len(want) >= 5
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a[3], b[3], atol=1e-5)
