@@ -11,13 +11,17 @@ Rows, all in one run, each in its own process (timed, with its peak RSS):
 
 For each index row: tracklets, and the person stretches found (a tracklet overlapping the stretch).
 Targets: keyframe-skipping index >= 2x faster than decoding every frame with OpenCV, >= 5x faster
-than the adaptive scan with OpenCV, every stretch found. ``--rss-minutes 5,60`` also indexes a 5- and
+than the adaptive scan with OpenCV, every stretch found. ``--resume 1,0.5`` first runs ``reid index``
+uninterrupted with each ``--segment-minutes``, then again killed (``kill -9``) at ``--kill-at`` of
+that time, then reruns it: the rerun's share of the uninterrupted time (target <= 0.3 at 0.8) and
+whether the resumed gallery has the uninterrupted run's tracklets. ``--rss-minutes 5,60`` also indexes a 5- and
 a 60-minute recording with the new path and prints both peak RSS (target: 60 min <= 1.2x 5 min).
 
 Usage::
 
     nice -n 10 python bench/archive.py --minutes 10
     nice -n 10 python bench/archive.py --minutes 10 --with-full --rss-minutes 5,60
+    nice -n 10 python bench/archive.py --minutes 10 --resume 1,0.5 --only-resume
 """
 
 from __future__ import annotations
@@ -63,20 +67,34 @@ print(n)
 """
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one process.
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd: list[str], env: dict[str, str], cpu: list[float] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one process; its CPU seconds are appended to ``cpu``.
 
     The peak is the child's own ``VmHWM``, polled from ``/proc`` (``wait4``'s ``ru_maxrss`` would
-    include the parent's high-water mark, which ``fork`` + ``exec`` carry over).
+    include the parent's high-water mark, which ``fork`` + ``exec`` carry over). CPU time comes from
+    ``wait4``'s rusage of the child: on a shared machine it moves less than the wall time.
     """
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, text=True)
         peak = 0.0
-        while p.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                break
             try:
-                status = Path(f"/proc/{p.pid}/status").read_text()
-                peak = max(peak, next(float(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM")))
+                text = Path(f"/proc/{p.pid}/status").read_text()
+                peak = max(peak, next(float(x.split()[1]) for x in text.splitlines() if x.startswith("VmHWM")))
             except (OSError, StopIteration):
                 pass
             time.sleep(0.2)
@@ -85,12 +103,67 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         text = out.read()
     if p.returncode:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return wall, peak / 1024, text
 
 
-def index_cmd(video: Path, gallery: Path, scan: str, decoder: str) -> list[str]:
+def index_cmd(video: Path, gallery: Path, scan: str, decoder: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "csip_reid.cli", "index", str(video), "--gallery", str(gallery),
-            "--config", "offline_demo", "--scan", scan, "--decoder", decoder, "--json"]
+            "--config", "offline_demo", "--scan", scan, "--decoder", decoder, "--json", *extra]
+
+
+def killed_at(cmd: list[str], env: dict[str, str], cpu: float) -> float:
+    """Run ``cmd`` and kill -9 it once it has used ``cpu`` CPU seconds; returns its wall seconds then.
+
+    CPU time, not wall time, marks the point: on a shared machine the share of the work done by a
+    given wall time varies from run to run, the CPU time spent on it much less.
+    """
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    while p.poll() is None and cpu_seconds(p.pid) < cpu:
+        time.sleep(0.05)
+    if p.poll() is not None:
+        raise SystemExit(f"finished before the kill at {cpu:.1f} CPU s: {' '.join(cmd)}")
+    p.kill()
+    p.wait()
+    return time.perf_counter() - t0
+
+
+def tracklet_table(gallery: Path) -> list[tuple]:
+    """(track id, frames, boxes, embedding) of every stored tracklet, by track id."""
+    import numpy as np
+
+    from csip_reid.gallery.store import Gallery
+
+    with Gallery.open(gallery) as g:
+        return sorted((r.track_id, r.frames.tolist(), np.round(r.boxes, 2).tolist(), r.embedding)
+                      for r in g.iter_tracklets())
+
+
+def resume_rows(video: Path, env: dict[str, str], decoder: str, segments: list[float], at: float,
+                tmp: Path) -> None:
+    """Uninterrupted runs (one per segment length) and, for each, kill -9 at ``at`` of its time, then the rerun."""
+    import numpy as np
+
+    from csip_reid.gallery.store import Gallery
+
+    print("\n| --segment-minutes | uninterrupted s (CPU s) | killed at CPU s | resume point (video s) | "
+          "rerun s (CPU s) | rerun / uninterrupted, CPU (wall) | same tracklets |\n|---|---|---|---|---|---|---|")
+    for minutes in segments:
+        extra = ("--segment-minutes", f"{minutes:g}")
+        clean, cut, cpu = tmp / f"clean_{minutes:g}", tmp / f"cut_{minutes:g}", []
+        whole, _, _ = timed(index_cmd(video, clean, "adaptive", decoder, *extra), env, cpu)
+        killed_at(index_cmd(video, cut, "adaptive", decoder, *extra), env, at * cpu[0])
+        with Gallery.open(cut) as g:
+            partial = g.info()["partial"]
+        resumed_s = partial[0]["indexed_to_s"] if partial else 0.0
+        rerun, _, _ = timed(index_cmd(video, cut, "adaptive", decoder, *extra), env, cpu)
+        a, b = tracklet_table(clean), tracklet_table(cut)
+        same = [x[:3] for x in a] == [x[:3] for x in b] and all(
+            np.allclose(x[3], y[3], atol=1e-5) for x, y in zip(a, b, strict=True))
+        print(f"| {minutes:g} | {whole:.1f} ({cpu[0]:.1f}) | {at * cpu[0]:.1f} | {resumed_s:.0f} | "
+              f"{rerun:.1f} ({cpu[1]:.1f}) | {cpu[1] / cpu[0]:.2f} ({rerun / whole:.2f}) | {same} ({len(a)}) |")
 
 
 def stretches_found(gallery: Path, stretches: list[tuple[int, int]]) -> tuple[int, int]:
@@ -109,6 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gop-s", type=float, default=2.0)
     p.add_argument("--with-full", action="store_true", help="also index with --scan full (slow)")
     p.add_argument("--rss-minutes", default="", help="e.g. 5,60: peak RSS of the new path on these lengths")
+    p.add_argument("--resume", default="", help="e.g. 1,0.5: --segment-minutes to kill -9 and resume with")
+    p.add_argument("--resume-decoder", default="auto", help="decoder of the resume rows")
+    p.add_argument("--kill-at", type=float, default=0.8, help="kill after this share of an uninterrupted run")
+    p.add_argument("--only-resume", action="store_true", help="skip the decode and index rows")
     args = p.parse_args(argv)
     source = DATA / "videos" / "intel_one-by-one-person-detection.mp4"
     if not source.is_file():
@@ -120,6 +197,12 @@ def main(argv: list[str] | None = None) -> None:
     video, stretches = generate(source, spec, CACHE)
     print(f"recording: {video} ({video.stat().st_size / 1e6:.0f} MB, {spec.frames} frames, "
           f"{len(stretches)} person stretches; made or found in {time.perf_counter() - t0:.0f} s)")
+    if args.resume:
+        with tempfile.TemporaryDirectory() as tmp:
+            resume_rows(video, env, args.resume_decoder, [float(x) for x in args.resume.split(",")], args.kill_at,
+                        Path(tmp))
+    if args.only_resume:
+        return
     rows: list[tuple[str, float, float, str, str]] = []
     for how in ("opencv", "pyav", "pyav-keyframes"):
         wall, rss, out = timed([sys.executable, "-c", DECODE, str(video), how], env)

@@ -32,7 +32,7 @@ VIDEOS = [
 HASHES = ["1d5c3880da6137952716e6396b6b8d8d0acf50890bb14d32b122ebb4a0f44c5b",
           "f1104b98b19e15085b393b562f7f71458dd68f6739ec16fa0dc1a206aa9589c7"]
 #: Tables and indexes the migration to schema 2 adds.
-NEW_OBJECTS = {"identities", "identity_members", "members_by_identity", "labels", "labels_by_a"}
+NEW_OBJECTS = {"identities", "identity_members", "members_by_identity", "labels", "labels_by_a", "resume_points"}
 FAILED = ("/tmp/legacy_in/cam2/broken.mp4", "cannot open video /tmp/legacy_in/cam2/broken.mp4: file is empty")
 
 
@@ -156,10 +156,10 @@ def test_legacy_gallery_grows_and_reopens(legacy: Path, tmp_path: Path) -> None:
         assert new.extra == {"sample_stride": 4} and new.to_tracklet().sample_stride == 4
         assert g.is_indexed("hash-new") and all(g.is_indexed(h) for h in HASHES)
 
-    # The first writer migrated it to schema 2: every old table and column as it was, plus
-    # videos.start_time and the identity tables; the manifest says so and is otherwise unchanged.
+    # The first writer migrated it to schema 3: every old table and column as it was, plus
+    # videos.start_time, the identity tables and resume_points; the manifest says so and is otherwise unchanged.
     manifest = json.loads((legacy / "manifest.json").read_text())
-    assert set(manifest) == set(old_manifest) and manifest["schema_version"] == SCHEMA_VERSION == 2
+    assert set(manifest) == set(old_manifest) and manifest["schema_version"] == SCHEMA_VERSION == 3
     assert {k: v for k, v in manifest.items() if k not in ("updated", "schema_version")} == \
         {k: v for k, v in old_manifest.items() if k not in ("updated", "schema_version")}
     old_schema, new_schema = _schema(pristine / "gallery.db"), _schema(legacy / "gallery.db")
@@ -167,7 +167,7 @@ def test_legacy_gallery_grows_and_reopens(legacy: Path, tmp_path: Path) -> None:
     assert {x for x in old_schema if x[1] != "videos"} <= new_schema
     db = sqlite3.connect(legacy / "gallery.db")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert [r[0] for r in db.execute("SELECT start_time FROM videos ORDER BY id")] == [None] * 4
         assert [r[0] for r in db.execute("SELECT extra_json FROM tracklets ORDER BY id")] == \
             ['{"sample_stride": 8}', '{"sample_stride": 16}', '{"sample_stride": 4}']

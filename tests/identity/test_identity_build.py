@@ -154,7 +154,7 @@ def test_legacy_gallery_has_no_identities_until_built(tmp_path: Path) -> None:
         rep = build_identities(g)
         assert rep["tracklets"] == 2 and rep["threshold_source"] == "default"
         assert sum(p["size"] for p in list_identities(g)) == 2
-    assert sqlite3.connect(root / "gallery.db").execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(root / "gallery.db").execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_new_tracklet_ids_after_reindex_drop_their_memberships(tmp_path: Path) -> None:
