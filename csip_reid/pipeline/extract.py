@@ -192,19 +192,16 @@ def extract_segments(
 ) -> Iterator[Tracklet | ResumePoint]:
     """Yield the tracklets of one video as their tracks finish, and a :class:`ResumePoint` after each segment.
 
-    The video is opened here; what the caller needs of it (frame rate, size, frame count, damage) is
-    in ``stats`` once the iterator is exhausted (or closed). Every tracklet yielded before a resume
-    point belongs to the segments before it.
+    What the caller needs of the video (frame rate, size, frame count, damage) is in ``stats`` once
+    the iterator is exhausted (or closed). The tracklets before a resume point are its segments'.
 
     Args:
         path: Video file.
         detector: A :class:`Detector` or a detector spec (built on CPU).
         tracker_name: Tracker spec (``bytetrack``, ``botsort``, ``KIND:settings.yaml``).
-        camera: Camera name stored in the tracklets; default: the video file's stem
-            (``/data/cam03.mp4`` → ``cam03``).
+        camera: Camera name stored in the tracklets (default: the file stem, ``cam03`` of ``/data/cam03.mp4``).
         stride: Process every ``stride``-th frame. The tracker is told the reduced frame rate.
-        builder_opts: Options of :class:`TrackletBuilder` (``max_samples``, ``min_frames``, ...);
-            ``lost_after`` defaults to the tracker's lost-track buffer.
+        builder_opts: :class:`TrackletBuilder` options (``lost_after``: the tracker's lost-track buffer).
         tracker_opts: Tracker setting overrides (``track_buffer``, ``match_thresh``, ...).
         progress: Show a tqdm bar for the video.
         batch_size: Frames per detector call (default ``detector.batch_size``; full scan only).
@@ -213,11 +210,9 @@ def extract_segments(
         stats: An :class:`ExtractStats` to fill in (read it after the iterator is exhausted).
         scan: ``full`` (detect every frame) or ``adaptive`` (see :mod:`csip_reid.pipeline.scan`).
         scan_config: Knobs of the adaptive scan.
-        decoder: ``opencv``, ``pyav``, ``nvdec`` or ``auto`` (see :mod:`csip_reid.core.nvdec`); with
-            ``pyav`` the adaptive scan decodes quiet stretches keyframes only.
+        decoder: ``opencv``, ``pyav`` (keyframes only while the adaptive scan is idle), ``nvdec`` or ``auto``.
         device: Device of the pipeline (``auto`` decodes on it when it is a GPU).
-        span_s: ``(start_s, end_s)``: only this part of the video, in seconds (None: its start or
-            end), converted to frames with the video's own frame rate; overrides ``start``/``end``.
+        span_s: ``(start_s, end_s)`` in seconds (None: start or end), overrides ``start``/``end``.
         segment_s: Shortest segment in seconds of video (0: one segment, no resume points).
         resume: Start from this point of an earlier run (with the same arguments) instead of ``start``.
 
@@ -240,17 +235,8 @@ def extract_segments(
     reader = open_reader(start, False)
     if span_s is not None:
         reader.set_span(*span_s)
-    first, end = reader.start, reader.end
+    end = reader.end  # set by a span: the readers of later segments stop there too
     stats.opened(reader)
-    point = resume or ResumePoint(first, 0, 0)
-    if resume is not None:
-        stats.restore(resume.counters)
-        stats.resumed_at = resume.frame
-        reader = open_reader(resume.frame, True, resume.skip_off)
-    every = max(1, round(segment_s * reader.fps)) if segment_s > 0 else 0
-    bar = tqdm(total=reader.expected_frames and reader.expected_frames + (reader.start - first) // stride,
-               initial=(reader.start - first) // stride, desc=path.name, unit="frame", disable=not progress,
-               leave=False)
 
     def make_loop(reader: VideoReader) -> FullScan | AdaptiveScan:
         tracker = create_tracker(tracker_name, frame_rate=reader.fps / stride, **(tracker_opts or {}))
@@ -259,16 +245,34 @@ def extract_segments(
         return FullScan(reader, detector, tracker, camera, builder_opts, stats, batch)
 
     try:
-        yield from _segments(reader, open_reader, make_loop, point, every, first, stats, bar)
+        yield from _segments(reader, open_reader, make_loop, resume, segment_s, stats, progress)
     finally:
-        bar.close()
         stats.seconds = time.perf_counter() - t0
 
 
 def _segments(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
-              make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], point: ResumePoint, every: int,
-              first: int, stats: ExtractStats, bar: tqdm) -> Iterator[Tracklet | ResumePoint]:
-    """Scan segment after segment from ``reader`` (see :func:`extract_segments`)."""
+              make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], resume: ResumePoint | None,
+              segment_s: float, stats: ExtractStats, progress: bool) -> Iterator[Tracklet | ResumePoint]:
+    """Scan segment after segment from ``reader`` or from ``resume`` (see :func:`extract_segments`)."""
+    first = reader.start
+    point = resume or ResumePoint(first, 0, 0)
+    if resume is not None:
+        stats.restore(resume.counters)
+        stats.resumed_at = resume.frame
+        reader = open_reader(resume.frame, True, resume.skip_off)
+    every = max(1, round(segment_s * reader.fps)) if segment_s > 0 else 0
+    done = (reader.start - first) // reader.stride
+    bar = tqdm(total=reader.expected_frames and reader.expected_frames + done, initial=done,
+               desc=reader.path.name, unit="frame", disable=not progress, leave=False)
+    try:
+        yield from _scan(reader, open_reader, make_loop, point, every, first, stats, bar)
+    finally:
+        bar.close()
+
+
+def _scan(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
+          make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], point: ResumePoint, every: int,
+          first: int, stats: ExtractStats, bar: tqdm) -> Iterator[Tracklet | ResumePoint]:
     while True:
         loop = make_loop(reader)
         loop.segment(point.track_offset, reader.start + every if every else None, first)
