@@ -19,12 +19,18 @@ SEGMENT_S = 5.0  # 50 frames
 
 
 class BlobDetector(Detector):
-    """Bright rectangles on a dark, noisy background (one person each)."""
+    """Bright rectangles on a dark, noisy background (one person each); counts its calls and frames."""
 
     name = "blob"
     batch_size = 4
 
+    def __init__(self) -> None:
+        self.calls: list[int] = []  # frames per call
+        self.seen = 0  # frames in all
+
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        self.calls.append(len(frames))
+        self.seen += len(frames)
         out = []
         for f in frames:
             n, _, st, _ = cv2.connectedComponentsWithStats((f.max(2) > 128).astype(np.uint8))

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from csip_reid.core.detections import Detections
-from csip_reid.pipeline.detect import Detector, create_detector
+from csip_reid.pipeline.detect import create_detector
 from csip_reid.pipeline.extract import ExtractStats, extract_tracklets
-
-
-class BlobDetector(Detector):
-    """Finds bright rectangles on a dark background (one 'person' per blob)."""
-
-    name = "blob"
-    batch_size = 4
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        self.calls.append(len(frames))
-        out = []
-        for f in frames:
-            mask = (f.max(2) > 128).astype(np.uint8)
-            n, _, st, _ = cv2.connectedComponentsWithStats(mask)
-            boxes = [[x, y, x + w, y + h] for x, y, w, h, a in st[1:n] if a > 50]
-            out.append(Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9)))
-        return out
-
-    def describe(self) -> dict:
-        return {"kind": self.name}
+from tests.helpers.walkers import BlobDetector
 
 
 def _blob_video(path: Path) -> Path:

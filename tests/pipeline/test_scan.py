@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -15,35 +14,14 @@ from csip_reid.core.detections import Detections
 from csip_reid.core.errors import ConfigError
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.video import VideoReader
-from csip_reid.pipeline.detect import Detector, create_detector
+from csip_reid.pipeline.detect import create_detector
 from csip_reid.pipeline.extract import ExtractStats, extract_tracklets
 from csip_reid.pipeline.scan import AGE, DETECT, SKIP, MotionGate, ScanConfig, ScanPolicy, keyframe_interval
 from csip_reid.pipeline.settings import PipelineSettings
 from csip_reid.tracking.interpolate import box_iou, coverage, fill_gaps, match_scans
+from tests.helpers.walkers import BlobDetector
 
 SIZE = (320, 180)
-
-
-class BlobDetector(Detector):
-    """Bright rectangles on a dark, noisy background; records the frames it was shown."""
-
-    name = "blob"
-    batch_size = 4
-
-    def __init__(self) -> None:
-        self.seen = 0
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        out = []
-        for f in frames:
-            self.seen += 1
-            n, _, st, _ = cv2.connectedComponentsWithStats((f.max(2) > 128).astype(np.uint8))
-            boxes = [[x, y, x + w, y + h] for x, y, w, h, a in st[1:n] if a > 50]
-            out.append(Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9)))
-        return out
-
-    def describe(self) -> dict:
-        return {"kind": self.name}
 
 
 def _frame(rng: np.random.Generator, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
