@@ -81,6 +81,8 @@ class VideoReader:
             NVDEC are still decoded from their first frame.
         skip_off: Keyframe skipping is off for this file from the start, for this reason (a resumed
             video whose earlier part turned it off).
+        probe: A reader of the same file: its frame rate, frame count and size are taken instead of
+            opening the file to read them (the next segment of a video).
 
     Attributes:
         fps: Container frame rate, or :data:`DEFAULT_FPS` when it reports none.
@@ -112,6 +114,7 @@ class VideoReader:
         max_keyframe_gap_s: float = 4.0,
         seek: bool = False,
         skip_off: str = "",
+        probe: VideoReader | None = None,
     ) -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -141,6 +144,10 @@ class VideoReader:
         self.skip_stats: dict[str, Any] = {}
         self._demand: Demand | None = None
 
+        if probe is not None:  # the same file, opened before: its facts, without opening it again
+            self.fps, self.fps_assumed, self.frame_count = probe.fps, probe.fps_assumed, probe.frame_count
+            self.width, self.height = probe.width, probe.height
+            return
         cap = self._open()
         try:
             ok, first = cap.read()

@@ -230,9 +230,11 @@ def extract_segments(
 
     def open_reader(first: int, seek: bool, skip_off: str = "") -> VideoReader:
         return VideoReader(path, stride=stride, start=first, end=end, decoder=decoder, device=device,
-                           prefetch=1 if scan == "adaptive" else 2 * batch, seek=seek, skip_off=skip_off)
+                           prefetch=1 if scan == "adaptive" else 2 * batch, seek=seek, skip_off=skip_off,
+                           probe=probe)
 
-    reader = open_reader(start, False)
+    probe = None
+    reader = probe = open_reader(start, False)
     if span_s is not None:
         reader.set_span(*span_s)
     end = reader.end  # set by a span: the readers of later segments stop there too
