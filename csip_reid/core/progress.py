@@ -1,0 +1,245 @@
+"""Progress bars in video time, with an ETA, for hours-long recordings.
+
+:class:`VideoProgress` is a thin :class:`tqdm.tqdm` whose position is a frame index and whose text
+is in video time, as someone indexing a day of CCTV wants to read it::
+
+    cam03.mp4:  37%|███▋      | 8:52:10/24:00:00 video [41:02<1:09:51, 13.0x real time]
+
+video time done / total (``H:MM:SS``), wall time elapsed < left, and the speed as a multiple of real
+time. A resumed video starts its bar at its resume point, and its speed and ETA count this run only.
+
+The total is the container's frame count when it has a usable one. Where it has none (a raw
+``.264``/``.h265`` elementary stream, some ``.ts`` and ``.avi`` files) or its count is overtaken by
+the frames actually read, the bar shows video time and speed without a total, and
+:func:`estimate_frame_count` looks for one: the stream's header (frame count or duration, read at
+once), else a demux-only count of the stream's packets (no decoding) in a background thread, whose
+result becomes the total when it arrives. When nothing gives a count, the bar stays open-ended; a
+wrong count never stops indexing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+#: Frame rate used when the caller's is not a positive number (as :data:`~csip_reid.core.video.DEFAULT_FPS`).
+FALLBACK_FPS = 25.0
+
+_KNOWN = "{desc}{percentage:3.0f}%|{bar}| {video_n}/{video_total} video [{elapsed}<{remaining}, {speed}{postfix}]"
+_OPEN = "{desc}{video_n}/? video [{elapsed}, {speed}{postfix}]"
+
+
+def format_video_time(seconds: float) -> str:
+    """``H:MM:SS`` of a video position (``8:52:10``; ``0:00:07`` for a short clip; hours past 24 go on)."""
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def _open_video_stream(path: str | Path) -> tuple[Any, Any] | None:
+    """``(container, first video stream)`` opened with PyAV, or None (no PyAV, no video, unreadable)."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        logger.debug("cannot open %s with PyAV: %s", path, e)
+        return None
+    if not container.streams.video:
+        container.close()
+        return None
+    return container, container.streams.video[0]
+
+
+def header_frame_count(path: str | Path, fps: float) -> int | None:
+    """Frames the header of ``path`` gives, cheaply: the stream's frame count, else duration x frame rate.
+
+    The duration is the stream's own, else the container's; it is turned into frames with the
+    stream's average frame rate (``fps`` where it has none). A raw elementary stream has neither.
+
+    Args:
+        path: Video file.
+        fps: Frame rate to use where the stream reports none.
+
+    Returns:
+        A positive frame count, or None where the header gives none (or PyAV cannot read the file).
+    """
+    opened = _open_video_stream(path)
+    if opened is None:
+        return None
+    container, stream = opened
+    try:
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames)
+        rate = float(stream.average_rate or 0) or fps
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = container.duration / 1_000_000  # AV_TIME_BASE
+        else:
+            return None
+        count = round(seconds * rate)
+        return count if count > 0 and math.isfinite(seconds) else None
+    finally:
+        container.close()
+
+
+def count_packets(path: str | Path, stop: threading.Event | None = None) -> int | None:
+    """Frames of the first video stream, counted as its packets by demuxing only (nothing is decoded).
+
+    One packet is one frame for the codecs of CCTV recordings (H.264, H.265, MPEG-4, MJPEG), also in a
+    raw elementary stream, whose parser splits it into frames. The cost is reading the file once:
+    see ``bench/README.md`` ("Progress bars") for the figures.
+
+    Args:
+        path: Video file.
+        stop: Counting gives up (returns None) soon after this event is set.
+
+    Returns:
+        The packet count, or None where PyAV cannot read the file, it has no packet, or ``stop`` was set.
+    """
+    opened = _open_video_stream(path)
+    if opened is None:
+        return None
+    container, stream = opened
+    import av
+
+    count = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:  # the flushing packet at the end is empty
+                count += 1
+            if stop is not None and count % 256 == 0 and stop.is_set():
+                return None
+    except (av.error.FFmpegError, OSError) as e:  # a damaged tail: what was read still counts
+        logger.debug("demuxing %s stopped after %d packets: %s", path, count, e)
+    finally:
+        container.close()
+    return count or None
+
+
+def estimate_frame_count(path: str | Path, fps: float, stop: threading.Event | None = None) -> int | None:
+    """Frames of a video whose container gives no usable count: its header, else its packets.
+
+    Args:
+        path: Video file.
+        fps: The video's frame rate (used where the stream reports none).
+        stop: Passed to :func:`count_packets`.
+
+    Returns:
+        The estimate, or None when neither gives one.
+    """
+    return header_frame_count(path, fps) or count_packets(path, stop)
+
+
+class VideoProgress(tqdm):
+    """A tqdm bar over one video's frame positions, shown in video time with an ETA.
+
+    Args:
+        path: The video file (read only when its total has to be estimated).
+        fps: The frame rate the positions are counted in (the reader's).
+        frame_count: Frames the container claims (0 = unknown).
+        initial: Frame position the run starts at (a resumed video): the bar starts there and its
+            speed and ETA count only what this run does.
+        end: Frame position the run stops before (a span of the video), the total when given.
+        desc: Text before the bar (default: the file name).
+        disable: No bar at all (nothing is estimated either).
+        estimate: Look for a total where ``frame_count`` is unusable (:func:`estimate_frame_count`;
+            the packet count runs in a background thread).
+        **kwargs: More :class:`tqdm.tqdm` options (``file``, ``leave``, ``mininterval``, ...).
+    """
+
+    def __init__(self, path: str | Path, fps: float, frame_count: int = 0, *, initial: int = 0,
+                 end: int | None = None, desc: str | None = None, disable: bool = False,
+                 estimate: bool = True, **kwargs: Any) -> None:
+        self.path = Path(path)
+        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else FALLBACK_FPS
+        self.estimate = estimate and not disable
+        self._stop = threading.Event()
+        self._counter: threading.Thread | None = None
+        self._counted: int | None = None  # the packet count, once the thread has one
+        claimed = frame_count if frame_count > initial else None
+        total = min(end, claimed or end) if end is not None else claimed
+        self._from_header = total == claimed  # a total that may be wrong (overtaken), unlike a span's end
+        if total is None and self.estimate:
+            header = header_frame_count(self.path, self.fps)
+            total = header if header and header > initial else None
+            if total is None:
+                self._start_count()
+        kwargs.setdefault("leave", False)
+        kwargs.setdefault("smoothing", 0)  # speed and ETA from the whole run (bench/README.md, "Progress bars")
+        super().__init__(total=total, initial=initial, desc=desc if desc is not None else self.path.name,
+                         unit="frame", disable=disable, **kwargs)
+
+    def _start_count(self) -> None:
+        if self._counter is None and self.estimate:
+            self._counter = threading.Thread(target=self._count, name=f"count {self.path.name}", daemon=True)
+            self._counter.start()
+
+    def _count(self) -> None:
+        try:
+            self._counted = count_packets(self.path, self._stop)
+        except Exception as e:  # noqa: BLE001 - a count is a nicety: never let it fail a run
+            logger.debug("counting the frames of %s failed: %s", self.path, e)
+
+    def wait_for_estimate(self, timeout: float | None = None) -> int | None:
+        """Wait for the background packet count (if one runs) and return it."""
+        if self._counter is not None:
+            self._counter.join(timeout)
+        return self._counted
+
+    def update_to(self, position: int) -> None:
+        """Advance to frame ``position`` (frames done from the start of the video; jumps are fine).
+
+        A position past the total shows that the total was wrong: the bar goes on without one (no
+        ETA) until the packet count gives a larger total.
+        """
+        if self.disable:
+            return
+        if self.total is None and self._counted is not None and self._counted > max(self.n, position):
+            self.total = self._counted
+        if self.total is not None and position > self.total:
+            if self._from_header and self._counted is None:
+                logger.debug("%s: position %d is past the claimed %d frames", self.path, position, self.total)
+                self._start_count()
+            self.total = None
+        if position > self.n:
+            self.update(position - self.n)
+
+    def close(self) -> None:
+        """Close the bar and stop a packet count that is still running."""
+        self._stop.set()
+        super().close()
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        """tqdm's fields plus ``video_n``, ``video_total`` and ``speed`` (the bar format chosen by the total)."""
+        d = super().format_dict
+        if self.disable:
+            return d
+        elapsed = d["elapsed"]
+        rate = d["rate"] or ((self.n - self.initial) / elapsed if elapsed else None)
+        fmt = _KNOWN if self.total else _OPEN
+        d.update(rate=rate, bar_format=fmt if self.desc else fmt.replace("{desc}", ""),
+                 video_n=format_video_time(self.n / self.fps),
+                 video_total=format_video_time(self.total / self.fps) if self.total else "?",
+                 speed=_speed(rate, self.fps))
+        if self.desc:
+            d["prefix"] = f"{self.desc}: "
+        return d
+
+
+def _speed(rate: float | None, fps: float) -> str:
+    """Frames per second as a multiple of real time (``13.0x real time``; ``?`` before any)."""
+    if not rate:
+        return "?x real time"
+    x = rate / fps
+    return f"{x:.1f}x real time" if x >= 1 else f"{x:.2f}x real time"
