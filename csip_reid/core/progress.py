@@ -12,8 +12,8 @@ The total is the container's frame count when it has a usable one. Where it has 
 ``.264``/``.h265`` elementary stream, some ``.ts`` and ``.avi`` files) or its count is overtaken by
 the frames actually read, the bar shows video time and speed without a total, and
 :func:`estimate_frame_count` looks for one: the stream's header (frame count or duration, read at
-once), else a demux-only count of the stream's packets (no decoding) in a background thread, whose
-result becomes the total when it arrives. When nothing gives a count, the bar stays open-ended; a
+once), else a demux-only count of the stream's packets (no decoding; in a background thread for a
+file over :data:`SYNC_COUNT_BYTES`), whose result becomes the total when it arrives. When nothing gives a count, the bar stays open-ended; a
 wrong count never stops indexing.
 """
 
@@ -28,6 +28,9 @@ from typing import Any
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
+
+#: Files up to this size have their packets counted at once (~0.1 s), larger ones in a background thread.
+SYNC_COUNT_BYTES = 64 << 20
 
 #: Frame rate used when the caller's is not a positive number (as :data:`~csip_reid.core.video.DEFAULT_FPS`).
 FALLBACK_FPS = 25.0
@@ -164,23 +167,36 @@ class VideoProgress(tqdm):
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else FALLBACK_FPS
         self.estimate = estimate and not disable
         self._stop = threading.Event()
-        self._counter: threading.Thread | None = None
-        self._counted: int | None = None  # the packet count, once the thread has one
+        self._counted: int | None = None  # the packet count (made at most once), once made
+        self._counting = False  # whether it was started
+        self._counter: threading.Thread | None = None  # the thread that makes it, for a large file
         claimed = frame_count if frame_count > initial else None
         total = min(end, claimed or end) if end is not None else claimed
         self._from_header = total == claimed  # a total that may be wrong (overtaken), unlike a span's end
         if total is None and self.estimate:
-            header = header_frame_count(self.path, self.fps)
-            total = header if header and header > initial else None
-            if total is None:
-                self._start_count()
+            total = self._estimate(initial)
         kwargs.setdefault("leave", False)
         kwargs.setdefault("smoothing", 0)  # speed and ETA from the whole run (bench/README.md, "Progress bars")
+        kwargs.setdefault("miniters", 1)  # redraw by time only: tqdm's dynamic miniters grow with every jump
         super().__init__(total=total, initial=initial, desc=desc if desc is not None else self.path.name,
                          unit="frame", disable=disable, **kwargs)
 
+    def _estimate(self, initial: int) -> int | None:
+        """A total past ``initial`` from the header or, for a small file, its packets; else count in the background."""
+        header = header_frame_count(self.path, self.fps)
+        if header and header > initial:
+            return header
+        self._start_count()
+        return self._counted if self._counted and self._counted > initial else None
+
     def _start_count(self) -> None:
-        if self._counter is None and self.estimate:
+        """Count the packets once: at once for a small file, else in a background thread."""
+        if self._counting or not self.estimate:
+            return
+        self._counting = True
+        if _size(self.path) <= SYNC_COUNT_BYTES:
+            self._count()
+        else:
             self._counter = threading.Thread(target=self._count, name=f"count {self.path.name}", daemon=True)
             self._counter.start()
 
@@ -204,13 +220,13 @@ class VideoProgress(tqdm):
         """
         if self.disable:
             return
-        if self.total is None and self._counted is not None and self._counted > max(self.n, position):
-            self.total = self._counted
         if self.total is not None and position > self.total:
-            if self._from_header and self._counted is None:
+            if self._from_header:
                 logger.debug("%s: position %d is past the claimed %d frames", self.path, position, self.total)
                 self._start_count()
             self.total = None
+        if self.total is None and self._counted is not None and self._counted >= max(self.n, position):
+            self.total = self._counted
         if position > self.n:
             self.update(position - self.n)
 
@@ -235,6 +251,13 @@ class VideoProgress(tqdm):
         if self.desc:
             d["prefix"] = f"{self.desc}: "
         return d
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _speed(rate: float | None, fps: float) -> str:
