@@ -35,8 +35,8 @@ SYNC_COUNT_BYTES = 64 << 20
 #: Frame rate used when the caller's is not a positive number (as :data:`~csip_reid.core.video.DEFAULT_FPS`).
 FALLBACK_FPS = 25.0
 
-_KNOWN = "{desc}{percentage:3.0f}%|{bar}| {video_n}/{video_total} video [{elapsed}<{remaining}, {speed}{postfix}]"
-_OPEN = "{desc}{video_n}/? video [{elapsed}, {speed}{postfix}]"
+_KNOWN = "{desc}{percentage:3.0f}%|{bar}| {files}{video_n}/{video_total} video [{elapsed}<{remaining}, {speed}{postfix}]"
+_OPEN = "{desc}{files}{video_n}/? video [{elapsed}, {speed}{postfix}]"
 
 
 def format_video_time(seconds: float) -> str:
@@ -82,17 +82,47 @@ def header_frame_count(path: str | Path, fps: float) -> int | None:
     try:
         if stream.frames and stream.frames > 0:
             return int(stream.frames)
-        rate = float(stream.average_rate or 0) or fps
-        if stream.duration and stream.time_base:
-            seconds = float(stream.duration * stream.time_base)
-        elif container.duration:
-            seconds = container.duration / 1_000_000  # AV_TIME_BASE
-        else:
-            return None
-        count = round(seconds * rate)
-        return count if count > 0 and math.isfinite(seconds) else None
+        seconds = _header_seconds(container, stream)
+        count = round(seconds * (float(stream.average_rate or 0) or fps)) if seconds else 0
+        return count if count > 0 else None
     finally:
         container.close()
+
+
+def _header_seconds(container: Any, stream: Any) -> float | None:
+    """The stream's duration in seconds, else the container's (None where neither gives one)."""
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000  # AV_TIME_BASE
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def video_duration_s(path: str | Path, stop: threading.Event | None = None) -> float | None:
+    """Seconds of video in ``path``: its header's duration, else its packets over its frame rate.
+
+    Args:
+        path: Video file.
+        stop: Passed to :func:`count_packets`.
+
+    Returns:
+        The duration, or None where PyAV cannot read the file (or ``stop`` was set).
+    """
+    opened = _open_video_stream(path)
+    if opened is None:
+        return None
+    container, stream = opened
+    try:
+        seconds = _header_seconds(container, stream)
+        rate = float(stream.guessed_rate or stream.average_rate or 0) or FALLBACK_FPS
+    finally:
+        container.close()
+    if seconds:
+        return seconds
+    counted = count_packets(path, stop)
+    return counted / rate if counted else None
 
 
 def count_packets(path: str | Path, stop: threading.Event | None = None) -> int | None:
@@ -143,7 +173,34 @@ def estimate_frame_count(path: str | Path, fps: float, stop: threading.Event | N
     return header_frame_count(path, fps) or count_packets(path, stop)
 
 
-class VideoProgress(tqdm):
+class _VideoTimeBar(tqdm):
+    """A tqdm bar whose position counts ``fps`` units per second of video, shown as video time."""
+
+    fps = 1.0
+
+    def files_text(self) -> str:
+        """Text before the video time (``3/24 files, ``), empty for one video."""
+        return ""
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        """tqdm's fields plus ``files``, ``video_n``, ``video_total`` and ``speed`` (the bar format chosen by the total)."""
+        d = super().format_dict
+        if not hasattr(self, "unit"):  # disabled from the start (a closed bar still draws its last line)
+            return d
+        elapsed = d["elapsed"]
+        rate = d["rate"] or ((self.n - self.initial) / elapsed if elapsed else None)
+        fmt = _KNOWN if self.total else _OPEN
+        d.update(rate=rate, bar_format=fmt if self.desc else fmt.replace("{desc}", ""), files=self.files_text(),
+                 video_n=format_video_time(self.n / self.fps),
+                 video_total=format_video_time(self.total / self.fps) if self.total else "?",
+                 speed=_speed(rate, self.fps))
+        if self.desc:
+            d["prefix"] = f"{self.desc}: "
+        return d
+
+
+class VideoProgress(_VideoTimeBar):
     """A tqdm bar over one video's frame positions, shown in video time with an ETA.
 
     Args:
@@ -235,23 +292,6 @@ class VideoProgress(tqdm):
         self._stop.set()
         super().close()
 
-    @property
-    def format_dict(self) -> dict[str, Any]:
-        """tqdm's fields plus ``video_n``, ``video_total`` and ``speed`` (the bar format chosen by the total)."""
-        d = super().format_dict
-        if self.disable:
-            return d
-        elapsed = d["elapsed"]
-        rate = d["rate"] or ((self.n - self.initial) / elapsed if elapsed else None)
-        fmt = _KNOWN if self.total else _OPEN
-        d.update(rate=rate, bar_format=fmt if self.desc else fmt.replace("{desc}", ""),
-                 video_n=format_video_time(self.n / self.fps),
-                 video_total=format_video_time(self.total / self.fps) if self.total else "?",
-                 speed=_speed(rate, self.fps))
-        if self.desc:
-            d["prefix"] = f"{self.desc}: "
-        return d
-
 
 def _size(path: Path) -> int:
     try:
@@ -266,3 +306,72 @@ def _speed(rate: float | None, fps: float) -> str:
         return "?x real time"
     x = rate / fps
     return f"{x:.1f}x real time" if x >= 1 else f"{x:.2f}x real time"
+
+
+class ArchiveProgress(_VideoTimeBar):
+    """The bar over the files of one run, in video time: files done, video time done / total, ETA.
+
+    Each file's duration (:func:`video_duration_s`) is read in a background thread, so the first
+    video starts at once; until every duration is known the bar has no total. A file skipped (already
+    indexed) counts as done but not in the speed, as the resumed part of a :class:`VideoProgress`.
+
+    Args:
+        files: The video files of the run.
+        desc: Text before the bar.
+        disable: No bar at all (no file is read either).
+        **kwargs: More :class:`tqdm.tqdm` options.
+    """
+
+    def __init__(self, files: list[Path], *, desc: str = "videos", disable: bool = False, **kwargs: Any) -> None:
+        self.files = [Path(f) for f in files]
+        self.done = 0
+        self.durations: dict[Path, float | None] = {}
+        self._stop = threading.Event()
+        kwargs.setdefault("smoothing", 0)
+        kwargs.setdefault("miniters", 1)
+        super().__init__(total=None, desc=desc, unit="s", disable=disable, **kwargs)
+        self._probe: threading.Thread | None = None
+        if not disable:
+            self._probe = threading.Thread(target=self._read_durations, name="video durations", daemon=True)
+            self._probe.start()
+
+    def _read_durations(self) -> None:
+        for f in self.files:
+            if self._stop.is_set():
+                return
+            try:
+                self.durations[f] = video_duration_s(f, self._stop)
+            except Exception as e:  # noqa: BLE001 - a duration is a nicety: never let it fail a run
+                logger.debug("no duration for %s: %s", f, e)
+                self.durations[f] = None
+
+    def wait_for_durations(self, timeout: float | None = None) -> None:
+        """Wait until every file's duration was read (tests; the bar never waits)."""
+        if self._probe is not None:
+            self._probe.join(timeout)
+
+    def files_text(self) -> str:
+        return f"{self.done}/{len(self.files)} files, "
+
+    def finished(self, path: str | Path, skipped: bool = False) -> None:
+        """One file is done (``skipped``: nothing was done, it was indexed before)."""
+        if self.disable:
+            return
+        path = Path(path)
+        self.done += 1
+        if path not in self.durations:  # not read yet: read it now (the thread is usually far ahead)
+            self.durations[path] = video_duration_s(path)
+        known = [d for d in self.durations.values() if d]
+        average = sum(known) / len(known) if known else 0.0
+        if self.total is None and len(self.durations) >= len(self.files) and known:
+            # a file without a duration (unreadable by PyAV) counts as long as the average of the others
+            self.total = average * len(self.files)
+        seconds = self.durations[path] or average
+        if skipped:
+            self.initial += seconds
+        self.update(seconds)
+
+    def close(self) -> None:
+        """Close the bar and stop reading durations."""
+        self._stop.set()
+        super().close()

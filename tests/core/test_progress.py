@@ -191,3 +191,39 @@ def test_a_span_end_is_the_total_and_a_disabled_bar_reads_nothing(clips: dict[st
     bar.update_to(40)
     bar.close()
     assert out.getvalue() == ""
+
+
+def test_video_duration_from_the_header_or_the_packets(clips: dict[str, Path], tmp_path: Path) -> None:
+    for kind in ("mp4", "ts", "264"):  # the raw stream: 95 packets at its own 10 fps
+        assert progress.video_duration_s(clips[kind]) == pytest.approx(N / FPS, abs=0.2)
+    assert progress.video_duration_s(tmp_path / "missing.mp4") is None
+
+
+def test_the_files_bar_shows_files_and_video_time(clips: dict[str, Path], tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 50)
+    files = [clips["mp4"], clips["264"], junk, clips["ts"]]
+    out = io.StringIO()
+    bar = progress.ArchiveProgress(files, file=out, mininterval=0)
+    assert "videos: 0/4 files, 0:00:00/? video [" in _last(out)
+    bar.wait_for_durations(timeout=30)
+    bar.finished(clips["mp4"], skipped=True)  # indexed before: done, but not in the speed
+    assert bar.initial == pytest.approx(9.5, abs=0.2) and bar.format_dict["rate"] == pytest.approx(0, abs=1e-3)
+    time.sleep(0.2)
+    bar.finished(clips["264"])
+    text = _last(out)
+    assert bar.total == pytest.approx(4 * 9.5, abs=0.5)  # the unreadable file counts as the average
+    assert "videos:  50%|" in text and "| 2/4 files, 0:00:19/0:00:38 video [" in text, text
+    speed = float(re.search(r"([\d.]+)x real time", text).group(1))  # type: ignore[union-attr]
+    assert speed < 9.5 / 0.2 * 1.1  # 9.5 s of video in >= 0.2 s: the skipped file is not counted
+    bar.finished(junk)
+    bar.finished(clips["ts"])
+    assert bar.n == pytest.approx(bar.total) and "4/4 files, 0:00:38/0:00:38 video" in _last(out)
+    bar.close()
+
+
+def test_a_bar_left_on_screen_keeps_its_video_time_when_closed() -> None:
+    bar, out = _bar("cam03.mp4", 25.0, 900, leave=True)
+    bar.update_to(900)
+    bar.close()
+    assert _last(out).startswith("cam03.mp4: 100%|") and "| 0:00:36/0:00:36 video [" in _last(out)
