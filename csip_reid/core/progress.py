@@ -10,11 +10,14 @@ time. A resumed video starts its bar at its resume point, and its speed and ETA 
 
 The total is the container's frame count when it has a usable one. Where it has none (a raw
 ``.264``/``.h265`` elementary stream, some ``.ts`` and ``.avi`` files) or its count is overtaken by
-the frames actually read, the bar shows video time and speed without a total, and
-:func:`estimate_frame_count` looks for one: the stream's header (frame count or duration, read at
-once), else a demux-only count of the stream's packets (no decoding; in a background thread for a
-file over :data:`SYNC_COUNT_BYTES`), whose result becomes the total when it arrives. When nothing gives a count, the bar stays open-ended; a
-wrong count never stops indexing.
+the frames actually read, :func:`estimate_frame_count` looks for one: the stream's header (frame
+count or duration, read at once), else a demux-only count of the stream's packets (no decoding; in a
+background thread for a file over :data:`SYNC_COUNT_BYTES`, the bar showing video time and speed
+without a total until it arrives). When nothing gives a count, the bar stays open-ended; a wrong
+count never stops indexing.
+
+:class:`ArchiveProgress` is the bar over the files of one run (``videos: 3/24 files, 2:50:00/24:00:00
+video [...]``), its total the files' durations read in a background thread.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ logger = logging.getLogger(__name__)
 #: Files up to this size have their packets counted at once (~0.1 s), larger ones in a background thread.
 SYNC_COUNT_BYTES = 64 << 20
 
-#: Frame rate used when the caller's is not a positive number (as :data:`~csip_reid.core.video.DEFAULT_FPS`).
+#: Frame rate used where the caller's is not a positive number (:data:`~csip_reid.core.video.DEFAULT_FPS`).
 FALLBACK_FPS = 25.0
 
-_KNOWN = "{desc}{percentage:3.0f}%|{bar}| {files}{video_n}/{video_total} video [{elapsed}<{remaining}, {speed}{postfix}]"
+_KNOWN = ("{desc}{percentage:3.0f}%|{bar}| {files}{video_n}/{video_total} video "
+          "[{elapsed}<{remaining}, {speed}{postfix}]")
 _OPEN = "{desc}{files}{video_n}/? video [{elapsed}, {speed}{postfix}]"
 
 
@@ -174,9 +178,25 @@ def estimate_frame_count(path: str | Path, fps: float, stop: threading.Event | N
 
 
 class _VideoTimeBar(tqdm):
-    """A tqdm bar whose position counts ``fps`` units per second of video, shown as video time."""
+    """A tqdm bar whose position counts ``fps`` units per second of video, shown as video time.
+
+    Speed and ETA come from the whole run (``smoothing=0``; bench/README.md, "Progress bars"), and
+    it redraws by time only (``miniters=1``: tqdm's dynamic ``miniters`` would grow with every jump).
+    ``stop`` is set on :meth:`close`, for the work a subclass does in the background.
+    """
 
     fps = 1.0
+
+    def __init__(self, *args: Any, stop: threading.Event | None = None, **kwargs: Any) -> None:
+        self._stop = stop if stop is not None else threading.Event()
+        kwargs.setdefault("smoothing", 0)
+        kwargs.setdefault("miniters", 1)
+        super().__init__(*args, **kwargs)
+
+    def close(self) -> None:
+        """Close the bar and stop what it does in the background."""
+        self._stop.set()
+        super().close()
 
     def files_text(self) -> str:
         """Text before the video time (``3/24 files, ``), empty for one video."""
@@ -184,15 +204,15 @@ class _VideoTimeBar(tqdm):
 
     @property
     def format_dict(self) -> dict[str, Any]:
-        """tqdm's fields plus ``files``, ``video_n``, ``video_total`` and ``speed`` (the bar format chosen by the total)."""
+        """tqdm's fields and ``files``, ``video_n``, ``video_total``, ``speed``, formatted for the total."""
         d = super().format_dict
         if not hasattr(self, "unit"):  # disabled from the start (a closed bar still draws its last line)
             return d
         elapsed = d["elapsed"]
         rate = d["rate"] or ((self.n - self.initial) / elapsed if elapsed else None)
         fmt = _KNOWN if self.total else _OPEN
-        d.update(rate=rate, bar_format=fmt if self.desc else fmt.replace("{desc}", ""), files=self.files_text(),
-                 video_n=format_video_time(self.n / self.fps),
+        d.update(rate=rate, bar_format=fmt if self.desc else fmt.replace("{desc}", ""),
+                 files=self.files_text(), video_n=format_video_time(self.n / self.fps),
                  video_total=format_video_time(self.total / self.fps) if self.total else "?",
                  speed=_speed(rate, self.fps))
         if self.desc:
@@ -223,7 +243,7 @@ class VideoProgress(_VideoTimeBar):
         self.path = Path(path)
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else FALLBACK_FPS
         self.estimate = estimate and not disable
-        self._stop = threading.Event()
+        self._stop = stop = threading.Event()  # the base class keeps it
         self._counted: int | None = None  # the packet count (made at most once), once made
         self._counting = False  # whether it was started
         self._counter: threading.Thread | None = None  # the thread that makes it, for a large file
@@ -233,13 +253,11 @@ class VideoProgress(_VideoTimeBar):
         if total is None and self.estimate:
             total = self._estimate(initial)
         kwargs.setdefault("leave", False)
-        kwargs.setdefault("smoothing", 0)  # speed and ETA from the whole run (bench/README.md, "Progress bars")
-        kwargs.setdefault("miniters", 1)  # redraw by time only: tqdm's dynamic miniters grow with every jump
         super().__init__(total=total, initial=initial, desc=desc if desc is not None else self.path.name,
-                         unit="frame", disable=disable, **kwargs)
+                         unit="frame", disable=disable, stop=stop, **kwargs)
 
     def _estimate(self, initial: int) -> int | None:
-        """A total past ``initial`` from the header or, for a small file, its packets; else count in the background."""
+        """A total past ``initial``: the header's, or a small file's packets (a large one's come later)."""
         header = header_frame_count(self.path, self.fps)
         if header and header > initial:
             return header
@@ -287,10 +305,6 @@ class VideoProgress(_VideoTimeBar):
         if position > self.n:
             self.update(position - self.n)
 
-    def close(self) -> None:
-        """Close the bar and stop a packet count that is still running."""
-        self._stop.set()
-        super().close()
 
 
 def _size(path: Path) -> int:
@@ -322,13 +336,12 @@ class ArchiveProgress(_VideoTimeBar):
         **kwargs: More :class:`tqdm.tqdm` options.
     """
 
-    def __init__(self, files: list[Path], *, desc: str = "videos", disable: bool = False, **kwargs: Any) -> None:
+    def __init__(self, files: list[Path], *, desc: str = "videos", disable: bool = False,
+                 **kwargs: Any) -> None:
         self.files = [Path(f) for f in files]
         self.done = 0
-        self.durations: dict[Path, float | None] = {}
-        self._stop = threading.Event()
-        kwargs.setdefault("smoothing", 0)
-        kwargs.setdefault("miniters", 1)
+        self.durations: dict[Path, float | None] = {}  # written by the thread, read under the lock
+        self._lock = threading.Lock()
         super().__init__(total=None, desc=desc, unit="s", disable=disable, **kwargs)
         self._probe: threading.Thread | None = None
         if not disable:
@@ -339,11 +352,16 @@ class ArchiveProgress(_VideoTimeBar):
         for f in self.files:
             if self._stop.is_set():
                 return
-            try:
-                self.durations[f] = video_duration_s(f, self._stop)
-            except Exception as e:  # noqa: BLE001 - a duration is a nicety: never let it fail a run
-                logger.debug("no duration for %s: %s", f, e)
-                self.durations[f] = None
+            self._read(f)
+
+    def _read(self, path: Path) -> None:
+        try:
+            seconds = video_duration_s(path, self._stop)
+        except Exception as e:  # noqa: BLE001 - a duration is a nicety: never let it fail a run
+            logger.debug("no duration for %s: %s", path, e)
+            seconds = None
+        with self._lock:
+            self.durations.setdefault(path, seconds)
 
     def wait_for_durations(self, timeout: float | None = None) -> None:
         """Wait until every file's duration was read (tests; the bar never waits)."""
@@ -351,6 +369,7 @@ class ArchiveProgress(_VideoTimeBar):
             self._probe.join(timeout)
 
     def files_text(self) -> str:
+        """``3/24 files, ``."""
         return f"{self.done}/{len(self.files)} files, "
 
     def finished(self, path: str | Path, skipped: bool = False) -> None:
@@ -360,18 +379,15 @@ class ArchiveProgress(_VideoTimeBar):
         path = Path(path)
         self.done += 1
         if path not in self.durations:  # not read yet: read it now (the thread is usually far ahead)
-            self.durations[path] = video_duration_s(path)
-        known = [d for d in self.durations.values() if d]
+            self._read(path)
+        with self._lock:
+            durations = dict(self.durations)
+        known = [d for d in durations.values() if d]
         average = sum(known) / len(known) if known else 0.0
-        if self.total is None and len(self.durations) >= len(self.files) and known:
+        if self.total is None and len(durations) >= len(self.files) and known:
             # a file without a duration (unreadable by PyAV) counts as long as the average of the others
             self.total = average * len(self.files)
-        seconds = self.durations[path] or average
+        seconds = durations[path] or average
         if skipped:
             self.initial += seconds
         self.update(seconds)
-
-    def close(self) -> None:
-        """Close the bar and stop reading durations."""
-        self._stop.set()
-        super().close()
