@@ -66,11 +66,30 @@ def _open_video_stream(path: str | Path) -> tuple[Any, Any] | None:
     return container, container.streams.video[0]
 
 
+def _probe(path: str | Path) -> tuple[int, float | None, float] | None:
+    """What the header of ``path`` says, read at once: frames claimed (0: none), seconds (None: none) and
+    the stream's frame rate (0.0: none); None where PyAV cannot read it."""
+    opened = _open_video_stream(path)
+    if opened is None:
+        return None
+    container, stream = opened
+    try:
+        if stream.duration and stream.time_base:  # the stream's duration, else the container's
+            seconds: float | None = float(stream.duration * stream.time_base)
+        else:
+            seconds = container.duration / 1_000_000 if container.duration else None  # AV_TIME_BASE
+        rate = float(stream.guessed_rate or stream.average_rate or 0)
+        ok = seconds is not None and math.isfinite(seconds) and seconds > 0
+        return max(0, int(stream.frames or 0)), seconds if ok else None, rate
+    finally:
+        container.close()
+
+
 def header_frame_count(path: str | Path, fps: float) -> int | None:
     """Frames the header of ``path`` gives, cheaply: the stream's frame count, else duration x frame rate.
 
     The duration is the stream's own, else the container's; it is turned into frames with the
-    stream's average frame rate (``fps`` where it has none). A raw elementary stream has neither.
+    stream's frame rate (``fps`` where it has none). A raw elementary stream has neither.
 
     Args:
         path: Video file.
@@ -79,29 +98,12 @@ def header_frame_count(path: str | Path, fps: float) -> int | None:
     Returns:
         A positive frame count, or None where the header gives none (or PyAV cannot read the file).
     """
-    opened = _open_video_stream(path)
-    if opened is None:
+    probe = _probe(path)
+    if probe is None:
         return None
-    container, stream = opened
-    try:
-        if stream.frames and stream.frames > 0:
-            return int(stream.frames)
-        seconds = _header_seconds(container, stream)
-        count = round(seconds * (float(stream.average_rate or 0) or fps)) if seconds else 0
-        return count if count > 0 else None
-    finally:
-        container.close()
-
-
-def _header_seconds(container: Any, stream: Any) -> float | None:
-    """The stream's duration in seconds, else the container's (None where neither gives one)."""
-    if stream.duration and stream.time_base:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration:
-        seconds = container.duration / 1_000_000  # AV_TIME_BASE
-    else:
-        return None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None
+    frames, seconds, rate = probe
+    count = frames or (round(seconds * (rate or fps)) if seconds else 0)
+    return count if count > 0 else None
 
 
 def video_duration_s(path: str | Path, stop: threading.Event | None = None) -> float | None:
@@ -114,19 +116,14 @@ def video_duration_s(path: str | Path, stop: threading.Event | None = None) -> f
     Returns:
         The duration, or None where PyAV cannot read the file (or ``stop`` was set).
     """
-    opened = _open_video_stream(path)
-    if opened is None:
+    probe = _probe(path)
+    if probe is None:
         return None
-    container, stream = opened
-    try:
-        seconds = _header_seconds(container, stream)
-        rate = float(stream.guessed_rate or stream.average_rate or 0) or FALLBACK_FPS
-    finally:
-        container.close()
+    _, seconds, rate = probe
     if seconds:
         return seconds
     counted = count_packets(path, stop)
-    return counted / rate if counted else None
+    return counted / (rate or FALLBACK_FPS) if counted else None
 
 
 def count_packets(path: str | Path, stop: threading.Event | None = None) -> int | None:
@@ -198,6 +195,15 @@ class _VideoTimeBar(tqdm):
         self._stop.set()
         super().close()
 
+    def _background(self, target: Any, name: str) -> None:
+        self._thread = threading.Thread(target=target, name=name, daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the work in the background, if any (for tests: the bar itself never waits)."""
+        if getattr(self, "_thread", None) is not None:
+            self._thread.join(timeout)
+
     def files_text(self) -> str:
         """Text before the video time (``3/24 files, ``), empty for one video."""
         return ""
@@ -246,7 +252,6 @@ class VideoProgress(_VideoTimeBar):
         self._stop = stop = threading.Event()  # the base class keeps it
         self._counted: int | None = None  # the packet count (made at most once), once made
         self._counting = False  # whether it was started
-        self._counter: threading.Thread | None = None  # the thread that makes it, for a large file
         claimed = frame_count if frame_count > initial else None
         total = min(end, claimed or end) if end is not None else claimed
         self._from_header = total == claimed  # a total that may be wrong (overtaken), unlike a span's end
@@ -269,23 +274,20 @@ class VideoProgress(_VideoTimeBar):
         if self._counting or not self.estimate:
             return
         self._counting = True
-        if _size(self.path) <= SYNC_COUNT_BYTES:
+        try:
+            small = self.path.stat().st_size <= SYNC_COUNT_BYTES
+        except OSError:
+            small = True
+        if small:
             self._count()
         else:
-            self._counter = threading.Thread(target=self._count, name=f"count {self.path.name}", daemon=True)
-            self._counter.start()
+            self._background(self._count, f"count {self.path.name}")
 
     def _count(self) -> None:
         try:
             self._counted = count_packets(self.path, self._stop)
         except Exception as e:  # noqa: BLE001 - a count is a nicety: never let it fail a run
             logger.debug("counting the frames of %s failed: %s", self.path, e)
-
-    def wait_for_estimate(self, timeout: float | None = None) -> int | None:
-        """Wait for the background packet count (if one runs) and return it."""
-        if self._counter is not None:
-            self._counter.join(timeout)
-        return self._counted
 
     def update_to(self, position: int) -> None:
         """Advance to frame ``position`` (frames done from the start of the video; jumps are fine).
@@ -305,13 +307,6 @@ class VideoProgress(_VideoTimeBar):
         if position > self.n:
             self.update(position - self.n)
 
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _speed(rate: float | None, fps: float) -> str:
@@ -341,18 +336,20 @@ class ArchiveProgress(_VideoTimeBar):
         self.files = [Path(f) for f in files]
         self.done = 0
         self.durations: dict[Path, float | None] = {}  # written by the thread, read under the lock
+        self._average = 0.0  # of the durations known
         self._lock = threading.Lock()
         super().__init__(total=None, desc=desc, unit="s", disable=disable, **kwargs)
-        self._probe: threading.Thread | None = None
         if not disable:
-            self._probe = threading.Thread(target=self._read_durations, name="video durations", daemon=True)
-            self._probe.start()
+            self._background(self._read_durations, "video durations")
 
     def _read_durations(self) -> None:
         for f in self.files:
             if self._stop.is_set():
                 return
             self._read(f)
+        self._known()
+        if not self.disable:  # show the total now, not after the first file (tqdm's lock orders the writes)
+            self.refresh()
 
     def _read(self, path: Path) -> None:
         try:
@@ -363,14 +360,19 @@ class ArchiveProgress(_VideoTimeBar):
         with self._lock:
             self.durations.setdefault(path, seconds)
 
-    def wait_for_durations(self, timeout: float | None = None) -> None:
-        """Wait until every file's duration was read (tests; the bar never waits)."""
-        if self._probe is not None:
-            self._probe.join(timeout)
-
     def files_text(self) -> str:
         """``3/24 files, ``."""
         return f"{self.done}/{len(self.files)} files, "
+
+    def _known(self) -> dict[Path, float | None]:
+        """The durations read so far; the total once all are (a file without one counts as the average)."""
+        with self._lock:
+            durations = dict(self.durations)
+        known = [d for d in durations.values() if d]
+        self._average = sum(known) / len(known) if known else 0.0
+        if self.total is None and len(durations) >= len(self.files) and known:
+            self.total = self._average * len(self.files)
+        return durations
 
     def finished(self, path: str | Path, skipped: bool = False) -> None:
         """One file is done (``skipped``: nothing was done, it was indexed before)."""
@@ -380,14 +382,7 @@ class ArchiveProgress(_VideoTimeBar):
         self.done += 1
         if path not in self.durations:  # not read yet: read it now (the thread is usually far ahead)
             self._read(path)
-        with self._lock:
-            durations = dict(self.durations)
-        known = [d for d in durations.values() if d]
-        average = sum(known) / len(known) if known else 0.0
-        if self.total is None and len(durations) >= len(self.files) and known:
-            # a file without a duration (unreadable by PyAV) counts as long as the average of the others
-            self.total = average * len(self.files)
-        seconds = durations[path] or average
+        seconds = self._known().get(path) or self._average
         if skipped:
             self.initial += seconds
         self.update(seconds)

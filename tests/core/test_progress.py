@@ -55,9 +55,14 @@ def _bar(*args: object, **kwargs: object) -> tuple[VideoProgress, io.StringIO]:
     return VideoProgress(*args, file=out, mininterval=0, **kwargs), out  # type: ignore[arg-type]
 
 
+def _renders(out: io.StringIO) -> list[str]:
+    """Each drawing of the bar (``\\r``-separated), without the cursor moves of nested bars."""
+    return [r.replace("\x1b[A", "").strip() for r in out.getvalue().split("\r") if r.strip()]
+
+
 def _last(out: io.StringIO) -> str:
-    """The bar as the terminal shows it now: the last ``\\r``-separated render."""
-    return [r for r in out.getvalue().split("\r") if r.strip()][-1]
+    """The bar as the terminal shows it now."""
+    return _renders(out)[-1]
 
 
 def _seconds(text: str) -> int:
@@ -174,8 +179,19 @@ def test_an_unknown_total_shows_time_and_speed_without_eta(clips: dict[str, Path
 def test_a_large_raw_stream_is_counted_in_the_background(clips: dict[str, Path],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(progress, "SYNC_COUNT_BYTES", 0)
+    release = threading.Event()
+
+    def slow_count(path: Path, stop: threading.Event | None = None) -> int | None:
+        release.wait(30)  # a long file: the count takes a while
+        return count_packets(path, stop)
+
+    monkeypatch.setattr(progress, "count_packets", slow_count)
     bar, out = _bar(clips["264"], FPS, 0)
-    assert bar.wait_for_estimate(timeout=30) == N
+    assert bar.total is None  # the video starts without waiting for the count
+    bar.update_to(10)
+    assert "0:00:01/? video" in _last(out)
+    release.set()
+    bar.wait(timeout=30)
     bar.update_to(30)
     assert bar.total == N and "0:00:03/0:00:09 video" in _last(out)
     bar.close()
@@ -210,14 +226,16 @@ def test_the_files_bar_shows_files_and_video_time(clips: dict[str, Path], tmp_pa
     files = [clips["mp4"], clips["264"], junk, clips["ts"]]
     out = io.StringIO()
     bar = progress.ArchiveProgress(files, file=out, mininterval=0)
-    assert "videos: 0/4 files, 0:00:00/? video [" in _last(out)
-    bar.wait_for_durations(timeout=30)
+    first = _renders(out)[0]  # drawn before the durations are read
+    assert first == "videos: 0/4 files, 0:00:00/? video [00:00, ?x real time]"
+    bar.wait(timeout=30)  # every duration read: the total is shown at once
+    assert bar.total == pytest.approx(4 * 9.5, abs=0.5)  # the unreadable file counts as the average
+    assert "videos:   0%|" in _last(out) and "| 0/4 files, 0:00:00/0:00:38 video [" in _last(out)
     bar.finished(clips["mp4"], skipped=True)  # indexed before: done, but not in the speed
     assert bar.initial == pytest.approx(9.5, abs=0.2) and bar.format_dict["rate"] == pytest.approx(0, abs=1e-3)
     time.sleep(0.2)
     bar.finished(clips["264"])
     text = _last(out)
-    assert bar.total == pytest.approx(4 * 9.5, abs=0.5)  # the unreadable file counts as the average
     assert "videos:  50%|" in text and "| 2/4 files, 0:00:19/0:00:38 video [" in text, text
     speed = float(re.search(r"([\d.]+)x real time", text).group(1))  # type: ignore[union-attr]
     assert speed < 9.5 / 0.2 * 1.1  # 9.5 s of video in >= 0.2 s: the skipped file is not counted
