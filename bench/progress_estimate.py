@@ -26,12 +26,16 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from archive import CACHE, DATA, index_cmd, timed
 from archive_video import ArchiveSpec, generate
 
 from csip_reid.core.progress import count_packets, header_frame_count
+
+T = TypeVar("T")
 
 
 def annexb(mp4: Path) -> Path:
@@ -64,7 +68,8 @@ def repeated(raw: Path, times: int) -> Path:
     return out
 
 
-def clock(fn, *args):  # noqa: ANN001, ANN202 - a timing helper
+def clock(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """``(fn(*args), seconds it took)``."""
     t0 = time.perf_counter()
     value = fn(*args)
     return value, time.perf_counter() - t0
