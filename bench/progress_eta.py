@@ -45,7 +45,6 @@ def etas(trace: np.ndarray, total: int, alpha: float) -> tuple[np.ndarray, np.nd
     t, n = trace[:, 0] - trace[0, 0], trace[:, 1]
     end = t[-1]
     ema_dn = ema_dt = 0.0
-    weight = 0.0
     last_t, last_n = 0.0, n[0]
     out, actual = [], []
     for ti in np.arange(0.1, end, 0.1):
@@ -53,7 +52,6 @@ def etas(trace: np.ndarray, total: int, alpha: float) -> tuple[np.ndarray, np.nd
         if alpha:
             ema_dn = alpha * (ni - last_n) + (1 - alpha) * ema_dn
             ema_dt = alpha * (ti - last_t) + (1 - alpha) * ema_dt
-            weight = alpha + (1 - alpha) * weight
             rate = ema_dn / ema_dt if ema_dt else 0.0
         else:
             rate = (ni - n[0]) / ti
