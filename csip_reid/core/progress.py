@@ -239,7 +239,7 @@ class VideoProgress(_VideoTimeBar):
         desc: Text before the bar (default: the file name).
         disable: No bar at all (nothing is estimated either).
         estimate: Look for a total where ``frame_count`` is unusable (:func:`estimate_frame_count`;
-            the packet count runs in a background thread).
+            a file over :data:`SYNC_COUNT_BYTES` has its packets counted in a background thread).
         **kwargs: More :class:`tqdm.tqdm` options (``file``, ``leave``, ``mininterval``, ...).
     """
 
