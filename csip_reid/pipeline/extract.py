@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from csip_reid.core.progress import VideoProgress
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.video import VideoReader
 from csip_reid.pipeline.detect import Detector, create_detector
@@ -263,9 +262,8 @@ def _segments(reader: VideoReader, open_reader: Callable[[int, bool, str], Video
         stats.resumed_at = resume.frame
         reader = open_reader(resume.frame, True, resume.skip_off)
     every = max(1, round(segment_s * reader.fps)) if segment_s > 0 else 0
-    done = (reader.start - first) // reader.stride
-    bar = tqdm(total=reader.expected_frames and reader.expected_frames + done, initial=done,
-               desc=reader.path.name, unit="frame", disable=not progress, leave=False)
+    bar = VideoProgress(reader.path, reader.fps, reader.frame_count, initial=reader.start, end=reader.end,
+                        disable=not progress)  # in video time from the resume point, a total estimated if none
     try:
         yield from _scan(reader, open_reader, make_loop, point, every, first, stats, bar)
     finally:
@@ -274,7 +272,7 @@ def _segments(reader: VideoReader, open_reader: Callable[[int, bool, str], Video
 
 def _scan(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
           make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], point: ResumePoint, every: int,
-          first: int, stats: ExtractStats, bar: tqdm) -> Iterator[Tracklet | ResumePoint]:
+          first: int, stats: ExtractStats, bar: VideoProgress) -> Iterator[Tracklet | ResumePoint]:
     while True:
         loop = make_loop(reader)
         loop.segment(point.track_offset, reader.start + every if every else None, first)

@@ -206,8 +206,7 @@ class Indexer:
                 it does not match fall back to the container's ``creation_time`` (see
                 :mod:`csip_reid.core.walltime`).
         """
-        from tqdm import tqdm
-
+        from csip_reid.core.progress import ArchiveProgress
         from csip_reid.core.video import iter_video_files
 
         files = iter_video_files(paths)
@@ -217,10 +216,11 @@ class Indexer:
         self.times = {"start_time": start_time, "pattern": time_from_name}
         summary = IndexSummary()
         t0 = time.perf_counter()
-        bar = tqdm(files, desc="videos", unit="video", disable=not self.progress or len(files) < 2)
+        bar = ArchiveProgress(files, disable=not self.progress or len(files) < 2)  # in video time, with an ETA
         try:
-            for f in bar:
+            for f in files:
                 summary.results.append(self.index_video(f, camera=camera_for(f, camera, camera_from), force=force))
+                bar.finished(f, skipped=summary.results[-1].status == "skipped")
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from csip_reid.core.detections import Detections
+from csip_reid.core.progress import VideoProgress
 from csip_reid.core.tracklet import Tracklet
 from csip_reid.core.video import VideoReader
 from csip_reid.pipeline.detect import Detector
@@ -73,7 +73,7 @@ class SegmentScan:
             self.stats.detections += len(dets)
             yield index, ts, frame, dets
 
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+    def run(self, bar: VideoProgress) -> Iterator[Tracklet]:
         """Yield the video's tracklets as their tracks end (``bar`` counts the frames scanned)."""
         raise NotImplementedError
 
@@ -92,13 +92,13 @@ class FullScan(SegmentScan):
         self.batch = batch
         self.frames_read = 0
 
-    def _flush(self, pending: list[tuple[int, float, Any]], bar: tqdm) -> Iterator[Tracklet]:
+    def _flush(self, pending: list[tuple[int, float, Any]], bar: VideoProgress) -> Iterator[Tracklet]:
         for index, ts, frame, dets in self.detect(pending):
             yield from self.builder.update(index, ts, frame, self.track(dets, frame))
         self.frames_read += len(pending)
-        bar.update(len(pending))
+        bar.update_to(pending[-1][0] + 1 if pending else bar.n)
 
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+    def run(self, bar: VideoProgress) -> Iterator[Tracklet]:
         pending: list[tuple[int, float, Any]] = []
         for item in self.reader:
             if not pending and self.stops(item[0], not self.builder.open):  # between two batches
@@ -180,10 +180,11 @@ class AdaptiveScan(SegmentScan):
         self.tracker.set_frame_rate(self.rate / self.policy.interval)
         yield from self._finished(self.builder.update(index, ts, frame, tracked))
 
-    def run(self, bar: tqdm) -> Iterator[Tracklet]:
+    def run(self, bar: VideoProgress) -> Iterator[Tracklet]:
         for item in self.reader:
             if self.stops(item[0], self.policy.idle()):
                 break
+            bar.update_to(item[0] + 1)  # by position: frames skipped to a keyframe count
             action = self.policy.decide(self._step(item[0]), item[2])
             if action == SKIP:
                 continue
@@ -194,8 +195,6 @@ class AdaptiveScan(SegmentScan):
             # keyframes back for a batch would plan from stale speeds and fragment tracks)
             for detected in self.detect([item]):
                 yield from self._track(*detected)
-            # by position: frames skipped to a keyframe count
-            bar.update((item[0] - self.bar_origin) // self.reader.stride + 1 - bar.n)
         yield from self._finished(self.builder.finish())
 
     def count(self) -> None:
