@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".wmv", ".flv")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".wmv", ".flv",
+                    ".264", ".h264", ".265", ".h265", ".hevc")  # the last five: raw streams of CCTV exports
 
 #: Frame rate assumed when the container reports none (0, NaN or absurd values).
 DEFAULT_FPS = 25.0

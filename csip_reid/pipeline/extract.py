@@ -227,13 +227,12 @@ def extract_segments(
     stats = stats if stats is not None else ExtractStats()
     stats.scan = scan
 
-    def open_reader(first: int, seek: bool, skip_off: str = "") -> VideoReader:
+    def open_reader(first: int, seek: bool, skip_off: str = "", probe: VideoReader | None = None) -> VideoReader:
         return VideoReader(path, stride=stride, start=first, end=end, decoder=decoder, device=device,
                            prefetch=1 if scan == "adaptive" else 2 * batch, seek=seek, skip_off=skip_off,
                            probe=probe)
 
-    probe = None
-    reader = probe = open_reader(start, False)
+    reader = open_reader(start, False)
     if span_s is not None:
         reader.set_span(*span_s)
     end = reader.end  # set by a span: the readers of later segments stop there too
@@ -251,31 +250,30 @@ def extract_segments(
         stats.seconds = time.perf_counter() - t0
 
 
-def _segments(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
+def _segments(reader: VideoReader, open_reader: Callable[..., VideoReader],
               make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], resume: ResumePoint | None,
               segment_s: float, stats: ExtractStats, progress: bool) -> Iterator[Tracklet | ResumePoint]:
     """Scan segment after segment from ``reader`` or from ``resume`` (see :func:`extract_segments`)."""
-    first = reader.start
-    point = resume or ResumePoint(first, 0, 0)
+    point = resume or ResumePoint(reader.start, 0, 0)
     if resume is not None:
         stats.restore(resume.counters)
         stats.resumed_at = resume.frame
-        reader = open_reader(resume.frame, True, resume.skip_off)
+        reader = open_reader(resume.frame, True, resume.skip_off, reader)
     every = max(1, round(segment_s * reader.fps)) if segment_s > 0 else 0
     bar = VideoProgress(reader.path, reader.fps, reader.frame_count, initial=reader.start, end=reader.end,
                         disable=not progress)  # in video time from the resume point, a total estimated if none
     try:
-        yield from _scan(reader, open_reader, make_loop, point, every, first, stats, bar)
+        yield from _scan(reader, open_reader, make_loop, point, every, stats, bar)
     finally:
         bar.close()
 
 
-def _scan(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoReader],
+def _scan(reader: VideoReader, open_reader: Callable[..., VideoReader],
           make_loop: Callable[[VideoReader], FullScan | AdaptiveScan], point: ResumePoint, every: int,
-          first: int, stats: ExtractStats, bar: VideoProgress) -> Iterator[Tracklet | ResumePoint]:
+          stats: ExtractStats, bar: VideoProgress) -> Iterator[Tracklet | ResumePoint]:
     while True:
         loop = make_loop(reader)
-        loop.segment(point.track_offset, reader.start + every if every else None, first)
+        loop.segment(point.track_offset, reader.start + every if every else None)
         try:
             for t in loop.run(bar):
                 stats.tracks += 1
@@ -289,4 +287,4 @@ def _scan(reader: VideoReader, open_reader: Callable[[int, bool, str], VideoRead
         point = ResumePoint(loop.stopped_at, loop.track_offset, point.segment + 1,
                             reader.skip_stats.get("skip_off", "") or reader.skip_off, stats.counters())
         yield point
-        reader = open_reader(point.frame, True, point.skip_off)
+        reader = open_reader(point.frame, True, point.skip_off, reader)

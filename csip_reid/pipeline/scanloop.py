@@ -39,18 +39,16 @@ class SegmentScan:
         self.until: int | None = None
         #: Where the segment stopped (None: the scan read to the end of its range).
         self.stopped_at: int | None = None
-        self.bar_origin = reader.start
 
-    def segment(self, track_offset: int, until: int | None, bar_origin: int) -> None:
+    def segment(self, track_offset: int, until: int | None) -> None:
         """Scan one segment: ids above ``track_offset``, stop at the first idle frame from ``until``.
 
         Args:
             track_offset: Track ids used by earlier segments (this segment's tracker counts from 1).
             until: The segment ends at the first frame from this one where nobody is tracked (None: never).
-            bar_origin: The frame the progress bar counts from.
         """
         self.id_base = self.track_offset = int(track_offset)
-        self.until, self.bar_origin = until, bar_origin
+        self.until = until
 
     def track(self, dets: Detections, frame: Any) -> Detections:
         """The tracker's output for one frame, ids shifted above the earlier segments' ids."""
