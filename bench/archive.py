@@ -21,7 +21,7 @@ Usage::
 
     nice -n 10 python bench/archive.py --minutes 10
     nice -n 10 python bench/archive.py --minutes 10 --with-full --rss-minutes 5,60
-    nice -n 10 python bench/archive.py --minutes 10 --resume 1,0.5 --only-resume
+    nice -n 10 python bench/archive.py --minutes 10 --resume 1,0.5,0 --no-table
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume", default="", help="e.g. 1,0.5: --segment-minutes to kill -9 and resume with")
     p.add_argument("--resume-decoder", default="auto", help="decoder of the resume rows")
     p.add_argument("--kill-at", type=float, default=0.8, help="kill after this share of an uninterrupted run")
-    p.add_argument("--only-resume", action="store_true", help="skip the decode and index rows")
+    p.add_argument("--no-table", action="store_true", help="only the --resume and --rss-minutes parts")
     args = p.parse_args(argv)
     source = DATA / "videos" / "intel_one-by-one-person-detection.mp4"
     if not source.is_file():
@@ -201,41 +201,42 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             resume_rows(video, env, args.resume_decoder, [float(x) for x in args.resume.split(",")], args.kill_at,
                         Path(tmp))
-    if args.only_resume:
-        return
-    rows: list[tuple[str, float, float, str, str]] = []
-    for how in ("opencv", "pyav", "pyav-keyframes"):
-        wall, rss, out = timed([sys.executable, "-c", DECODE, str(video), how], env)
-        rows.append((f"decode only, {how}", wall, rss, out.strip(), ""))
-    scans = ([("full", "opencv")] if args.with_full else []) + [("adaptive", "opencv"), ("adaptive", "pyav")]
-    with tempfile.TemporaryDirectory() as tmp:
-        for scan, decoder in scans:
-            gallery = Path(tmp) / f"{scan}_{decoder}"
-            wall, rss, out = timed(index_cmd(video, gallery, scan, decoder), env)
-            n, found = stretches_found(gallery, stretches)
-            frames = json.loads(out)["frames"]
-            rows.append((f"index --scan {scan} --decoder {decoder}", wall, rss, str(frames),
-                         f"{n} tracklets, {found}/{len(stretches)} stretches"))
-    base = rows[0][1]
-    adaptive = next(r[1] for r in rows if r[0] == "index --scan adaptive --decoder opencv")
-    video_s = spec.frames / spec.fps
-    print("\n| row | wall s | x real time | OpenCV decode / row | adaptive(opencv) / row | peak RSS MB | "
-          "frames | found |\n|---|---|---|---|---|---|---|---|")
-    for name, wall, rss, frames, found in rows:
-        print(f"| {name} | {wall:.1f} | {video_s / wall:.0f} | {base / wall:.2f} | {adaptive / wall:.2f} | "
-              f"{rss:.0f} | {frames} | {found} |")
+    if not args.no_table:
+        rows: list[tuple[str, float, float, str, str]] = []
+        for how in ("opencv", "pyav", "pyav-keyframes"):
+            wall, rss, out = timed([sys.executable, "-c", DECODE, str(video), how], env)
+            rows.append((f"decode only, {how}", wall, rss, out.strip(), ""))
+        scans = ([("full", "opencv")] if args.with_full else []) + [("adaptive", "opencv"), ("adaptive", "pyav")]
+        with tempfile.TemporaryDirectory() as tmp:
+            for scan, decoder in scans:
+                gallery = Path(tmp) / f"{scan}_{decoder}"
+                wall, rss, out = timed(index_cmd(video, gallery, scan, decoder), env)
+                n, found = stretches_found(gallery, stretches)
+                frames = json.loads(out)["frames"]
+                rows.append((f"index --scan {scan} --decoder {decoder}", wall, rss, str(frames),
+                             f"{n} tracklets, {found}/{len(stretches)} stretches"))
+        base = rows[0][1]
+        adaptive = next(r[1] for r in rows if r[0] == "index --scan adaptive --decoder opencv")
+        video_s = spec.frames / spec.fps
+        print("\n| row | wall s | x real time | OpenCV decode / row | adaptive(opencv) / row | peak RSS MB | "
+              "frames | found |\n|---|---|---|---|---|---|---|---|")
+        for name, wall, rss, frames, found in rows:
+            print(f"| {name} | {wall:.1f} | {video_s / wall:.0f} | {base / wall:.2f} | {adaptive / wall:.2f} | "
+                  f"{rss:.0f} | {frames} | {found} |")
     if args.rss_minutes:
-        peaks = []
+        peaks: dict[str, list[tuple[float, float, float]]] = {"auto": [], "pyav": []}
         for m in [float(x) for x in args.rss_minutes.split(",")]:
             v, _ = generate(source, ArchiveSpec(minutes=m, gop_s=args.gop_s), CACHE)
-            with tempfile.TemporaryDirectory() as tmp:
-                wall, rss, _ = timed(index_cmd(v, Path(tmp) / "g", "adaptive", "pyav"), env)
-            peaks.append((m, rss, wall))
-        print("\n| recording | index wall s | peak RSS MB |\n|---|---|---|")
-        for m, rss, wall in peaks:
-            print(f"| {m:g} min | {wall:.0f} | {rss:.0f} |")
-        print(f"RSS ratio {peaks[-1][0]:g} min / {peaks[0][0]:g} min: {peaks[-1][1] / peaks[0][1]:.2f} (target <= 1.2)")
-
+            for decoder, rows_ in peaks.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    wall, rss, _ = timed(index_cmd(v, Path(tmp) / "g", "adaptive", decoder), env)
+                rows_.append((m, rss, wall))
+        print("\n| recording | --decoder | index wall s | peak RSS MB |\n|---|---|---|---|")
+        for decoder, rows_ in peaks.items():
+            for m, rss, wall in rows_:
+                print(f"| {m:g} min | {decoder} | {wall:.0f} | {rss:.0f} |")
+            print(f"RSS ratio --decoder {decoder}, {rows_[-1][0]:g} min / {rows_[0][0]:g} min: "
+                  f"{rows_[-1][1] / rows_[0][1]:.2f} (target <= 1.2)")
 
 if __name__ == "__main__":
     main()

@@ -67,7 +67,7 @@ def _settings(config: str | None, gallery_dir: str | None = None, **kw: Any) -> 
               "default: the container's creation_time, else unknown.")
 @click.option("--segment-minutes", type=click.FloatRange(0), help="Commit a long video every N minutes of video "
               "(at the first moment after that when nobody is tracked); a rerun after a crash or Ctrl-C resumes "
-              "there. 0: one commit per video. Default 1.")
+              "there. 0: one commit per video. Default 0.5 (bench/README.md, \"Resume inside a video\").")
 @click.option("--force", is_flag=True, help="Re-index videos that are already in the gallery (from their first frame).")
 @json_option("Print the summary as JSON.")
 @quiet_option()

@@ -63,7 +63,7 @@ class PipelineSettings:
     device: str = "cpu"
     decoder: str = "auto"
     camera_map: dict[str, int] = field(default_factory=dict)
-    segment_s: float = 60.0
+    segment_s: float = 30.0
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> PipelineSettings:
