@@ -17,6 +17,20 @@ if TYPE_CHECKING:
 
 _POLL_S = 0.5
 
+#: The folder (inside the gallery) holding the workers' shard galleries.
+SHARDS = ".shards"
+
+
+def shard_name(k: int) -> str:
+    """Folder name of worker ``k``'s shard gallery (under :data:`SHARDS`)."""
+    return f"worker-{k}"
+
+
+def shard_index(name: str) -> int | None:
+    """The worker number of a shard folder name (None: not a worker's shard)."""
+    number = name.removeprefix("worker-")
+    return int(number) if number != name and number.isdigit() else None
+
 
 def _frame_count(path: str) -> int:
     from csip_reid.core.video import VideoReader
@@ -50,12 +64,17 @@ class Driver:
         self.log = log
         self.start_of = start_of
         self._shards: dict[str, Gallery] = {}
+        #: Videos partly indexed in a shard by a killed run: path -> the worker whose shard holds it (it resumes it).
+        self.partial_in: dict[str, int] = {}
 
     # -- before the run ----------------------------------------------------------------------
+    def actors_needed(self, jobs: list[tuple[str, str]]) -> int:
+        """Actors to keep for ``jobs``: one per job, and every actor whose shard holds one of them partly indexed."""
+        return max(1, len(jobs), *(self.partial_in.get(path, -1) + 1 for path, _ in jobs))
+
     def resume(self, files: list[str], force: bool, summary: IndexSummary) -> list[str]:
         """Skip what the gallery holds and merge what a killed run left in the shards; the rest is to do."""
         from csip_reid.core.video import video_content_hash
-        from csip_reid.distributed.executor import SHARDS
         from csip_reid.gallery.store import Gallery
 
         wanted = set(files)
@@ -66,6 +85,8 @@ class Driver:
                 if not Gallery.is_gallery(shard):
                     continue
                 src = self._shard(str(shard))
+                k = shard_index(shard.name)
+                self.partial_in.update((v.path, k) for v in src.videos() if v.status == "partial" and k is not None)
                 for video in src.indexed_videos():
                     if video.path in wanted and not self.gallery.is_indexed(video.content_hash):
                         outcome, n = merge_video(self.gallery, src, video, start_time=self.start_of(video.path))
@@ -99,14 +120,20 @@ class Driver:
                                    name="frame-count", daemon=True)
         counter.start()
         bar = tqdm(total=0, unit="frame", disable=not self.progress, dynamic_ncols=True)
-        pending = deque(jobs)
+        # a video a killed run left partly indexed in worker-k's shard goes to actor k, which resumes it
+        own: dict[int, deque[tuple[str, str]]] = {k: deque() for k in range(len(self.actors))}
+        pending: deque[tuple[str, str]] = deque()
+        for job in jobs:
+            k = self.partial_in.get(job[0])
+            (own[k] if not force and k in own else pending).append(job)
         running: dict[Any, tuple[int, str]] = {}
         finished: list[str] = []
         done = len(summary.results)
 
         def hand_out(k: int) -> None:
-            if pending:
-                path, cam = pending.popleft()
+            queue = own[k] or pending
+            if queue:
+                path, cam = queue.popleft()
                 running[self.actors[k].index_video.remote(path, cam, force)] = (k, path)
 
         try:

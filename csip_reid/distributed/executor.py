@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csip_reid.core.errors import ConfigError
+from csip_reid.distributed.driver import SHARDS, shard_index, shard_name
 from csip_reid.pipeline.indexer import camera_for
 from csip_reid.pipeline.results import IndexSummary
 from csip_reid.pipeline.settings import PipelineSettings
@@ -36,7 +37,6 @@ from csip_reid.pipeline.settings import PipelineSettings
 if TYPE_CHECKING:
     from csip_reid.gallery.store import Gallery
 
-SHARDS = ".shards"
 #: Environment variables forwarded to the workers (weights folder, offline mode, fault injection ...).
 FORWARD_PREFIXES = ("REID_", "YOLO_", "OMP_NUM_THREADS")
 
@@ -126,7 +126,11 @@ class RayIndexer:
 
             recorded = recorded_embedder(self.root)  # an existing gallery keeps its crop pooling
             # the actors start (a process each, imports, models) while this process checks the gallery
-            actors.extend(self._actor(ray, k, recorded) for k in range(self._worker_count(ray, len(files))))
+            # one per video, and up to the highest shard of a killed run (it may hold a video to resume)
+            base = self.root / SHARDS
+            shards = [shard_index(p.name) for p in base.iterdir()] if base.is_dir() else []
+            wanted = max([len(files), *(k + 1 for k in shards if k is not None)])
+            actors.extend(self._actor(ray, k, recorded) for k in range(self._worker_count(ray, wanted)))
             record = self._embedder_record(recorded)
             gallery = Gallery.open_or_create(self.root, record)
             gallery.take_writer()  # the writer lock now: one driver per gallery
@@ -134,9 +138,10 @@ class RayIndexer:
                             start_of=lambda p: video_start_time(p, start_time, time_from_name, self.log))
             todo = driver.resume(files, force, summary)
             jobs = [(f, camera_for(f, camera, camera_from)) for f in todo]
-            for extra in actors[max(1, len(jobs)):]:  # fewer videos left than actors started
+            keep = driver.actors_needed(jobs)
+            for extra in actors[keep:]:  # fewer videos left than actors started
                 ray.kill(extra, no_restart=True)
-            del actors[max(1, len(jobs)):]
+            del actors[keep:]
             if jobs:
                 theirs = ray.get(actors[0].embedder_record.remote())["fingerprint"]
                 if theirs != record["fingerprint"]:
@@ -204,7 +209,7 @@ class RayIndexer:
             max_restarts=-1, max_task_retries=self.options.retries, max_concurrency=2,
             runtime_env={"env_vars": _forwarded_env()}, name=None,
         )
-        shard = self.root / SHARDS / f"worker-{k}"
+        shard = self.root / SHARDS / shard_name(k)
         return cls.remote(self.settings.to_dict(), str(shard), recorded)
 
     def _drop_merged_shards(self, gallery: Gallery) -> None:

@@ -158,3 +158,37 @@ def test_worker_dying_mid_video_resumes_from_its_shard(ray_cluster, videos_dir, 
     with Gallery.open(dest) as g:
         (video,) = g.videos()
     assert video.status == "indexed" and video.stats["resumed_at"] > 0 and video.stats["segments"] >= 2
+
+
+def test_a_video_a_killed_run_left_in_a_shard_goes_back_to_its_worker(ray_cluster, videos_dir, tmp_path):
+    """The driver hands a video partly indexed in worker-1's shard to actor 1, which resumes it."""
+    import pytest
+
+    from csip_reid.distributed.driver import SHARDS, shard_name
+    from csip_reid.pipeline.indexer import Pipeline, embedder_record, index_one_video
+    from csip_reid.pipeline.settings import PipelineSettings
+
+    intel = (videos_dir / "intel_one-by-one-person-detection.mp4").resolve()
+    settings = PipelineSettings.load(None, detector="yolox:yolox_nano", embedder="onnx:osnet_x0_25_msmt17",
+                                     segment_s=30.0)
+    pipeline = Pipeline(settings)
+    record = embedder_record(pipeline.embedder, settings)
+    dest = tmp_path / "g"
+    with Gallery.create(dest, record):
+        pass
+
+    class Killed(Exception):
+        pass
+
+    def killed(point) -> None:
+        raise Killed
+
+    with Gallery.create(dest / SHARDS / shard_name(1), record) as shard, pytest.raises(Killed):
+        index_one_video(pipeline, shard, intel, committed=killed)  # one segment in worker-1's shard
+    lines: list[str] = []
+    summary = RayIndexer(dest, settings, RayOptions(workers=2), progress=False, log=lines.append).index([intel])
+    assert [r.status for r in summary.results] == ["indexed"], summary.to_dict()
+    with Gallery.open(dest) as g:
+        (video,) = g.videos()
+    assert video.status == "indexed" and video.stats["resumed_at"] > 0
+    assert not (dest / SHARDS).exists()
