@@ -8,8 +8,8 @@ the frames that can change the result:
   blurred greyscale copy and compared with a reference (the last detected frame). When more than
   ``gate_min_pixels`` pixels changed by more than ``gate_threshold`` grey levels, the frame is
   detected at once, so nobody who enters is missed. When nothing moves, nothing is detected (apart
-  from one *heartbeat* detection every ``heartbeat_s`` seconds, for someone who was already
-  standing still). Slow changes (daylight) accumulate against the reference until they trigger one
+  from one *heartbeat* detection every ``heartbeat_s`` seconds, 10 by default, for someone the
+  detector missed as they came in and who then stood still). Slow changes (daylight) accumulate against the reference until they trigger one
   detection, which finds nobody and becomes the new reference.
 * **Keyframes.** While tracks are active, every ``k``-th frame is detected. ``k`` comes from the
   video's frame rate and how fast the tracked boxes move: the displacement between two keyframes
@@ -66,7 +66,9 @@ class ScanConfig:
         gate_period_s: Seconds between two gate checks while idle (every frame at <= 10 fps).
         gate_threshold: Grey-level change (0-255, after a 5x5 blur) that counts as a changed pixel.
         gate_min_pixels: Changed pixels of the small copy that count as motion.
-        heartbeat_s: While idle, detect at least once every this many seconds (0: never).
+        heartbeat_s: While idle, detect at least once every this many seconds (0: never); 10 s,
+            not 2: on quiet archives the 2-s heartbeat was half of all detections, and dropping it
+            to 10 s changed no tracklet (``bench/README.md``, "Archive footage").
         max_interval_s: Longest keyframe interval, in seconds of video.
         max_shift: Largest box displacement between two keyframes, in box widths.
         new_track_conf: Detections at least this confident that no track took make the next
@@ -77,7 +79,7 @@ class ScanConfig:
     gate_period_s: float = 0.1
     gate_threshold: int = 25
     gate_min_pixels: int = 10
-    heartbeat_s: float = 2.0
+    heartbeat_s: float = 10.0
     max_interval_s: float = 0.5
     max_shift: float = 0.2
     new_track_conf: float = 0.25
