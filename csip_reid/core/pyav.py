@@ -10,6 +10,12 @@ Two things make it the decoder for long archive files:
   (one every 1-4 s in CCTV recordings). :meth:`PyAVCapture.rewind` seeks back to the keyframe before
   the last one and decodes every frame after what was already delivered, so a caller that sees a
   change in a keyframe can look at every frame since the previous keyframe, in order.
+* **Motion between keyframes, from packet sizes.** The frames skipped are still demuxed: a
+  predicted frame's packet is small while nothing moves (the encoder repeats the last picture) and
+  grows when something does. A packet far larger than the quiet ones before it
+  (:data:`BURST_RATIO` times their median, and more so the larger the frame) marks its position
+  (:meth:`PyAVCapture.moved_before`), so someone who comes and goes between two keyframes, whom
+  neither keyframe shows, still makes the reader go back and decode that stretch.
 
 Frame positions come from presentation times (``round((pts - start) * time_base * fps)``), so they
 stay right across skipped frames and seeks; a stream without times (a raw ``.264`` elementary
@@ -33,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 #: The decoders :class:`~csip_reid.core.video.VideoReader` knows besides ``nvdec``.
 PYAV = "pyav"
+#: A skipped predicted frame whose packet is this many times the median of the quiet ones before it,
+#: and larger by :data:`BURST_BYTES_PER_PIXEL` times the frame's pixels (1,500 bytes at 1080p; at
+#: least 64), counts as motion between keyframes.
+BURST_RATIO = 4.0
+BURST_BYTES_PER_PIXEL = 1500 / (1920 * 1080)
+#: Quiet packets the median is taken over (and the fewest it needs).
+QUIET_PACKETS, QUIET_MIN = 64, 8
 
 
 def pyav_available() -> bool:
@@ -109,6 +122,12 @@ class PyAVCapture:
         self._prev_key: tuple[int, int] | None = None  # (pts, position) of the keyframe before the last
         self._last_key: tuple[int, int] | None = None
         self._packets = self._container.demux(s)
+        self._quiet: deque[int] = deque(maxlen=QUIET_PACKETS)  # packet sizes of skipped quiet frames
+        cc = s.codec_context
+        self._burst_bytes = max(64.0, BURST_BYTES_PER_PIXEL * (cc.width or 0) * (cc.height or 0))
+        self._bursts: list[int] = []  # positions of skipped frames whose packets say something moved
+        #: Skipped frames whose packet said something moved (see :meth:`moved_before`).
+        self.bursts = 0
 
     # -- cv2.VideoCapture's surface ------------------------------------------------------------
     def isOpened(self) -> bool:  # noqa: N802 - cv2's name
@@ -200,10 +219,29 @@ class PyAVCapture:
         self._container.seek(self._prev_key[0], stream=self._stream, backward=True, any_frame=False)
         self._packets = self._container.demux(self._stream)
         self._pending.clear()
+        self._bursts.clear()
         self._drop_to = int(delivered)
         self._last_key = self._prev_key
         self._prev_key = None
         return True
+
+    def moved_before(self, position: int) -> bool:
+        """Whether a frame skipped before ``position`` had a packet that says something moved (then forgotten)."""
+        moved = any(p < position for p in self._bursts)
+        self._bursts = [p for p in self._bursts if p >= position]
+        return moved
+
+    def _watch(self, packet: Any) -> None:
+        """Compare a skipped predicted frame's packet size with the quiet ones before it."""
+        if packet.is_keyframe or packet.pts is None or not packet.size:
+            return
+        if len(self._quiet) >= QUIET_MIN:
+            base = float(np.median(self._quiet))
+            if packet.size > BURST_RATIO * base and packet.size - base > self._burst_bytes:
+                self._bursts.append(round((packet.pts - self._t0) * self._tb * self.fps))
+                self.bursts += 1
+                return
+        self._quiet.append(int(packet.size))
 
     def seek_to(self, position: int) -> bool:
         """Go to the keyframe at or before frame ``position``; the next :meth:`grab` returns ``position``.
@@ -247,6 +285,7 @@ class PyAVCapture:
                 continue
             if self._sparse and packet.pts is not None:  # skipped to keyframes: read, not missing
                 self.demuxed_to = max(self.demuxed_to, round((packet.pts - self._t0) * self._tb * self.fps))
+                self._watch(packet)
         self.failed += self._unconfirmed
         self._unconfirmed = 0
         return self._pending.popleft()
@@ -295,13 +334,15 @@ class KeyframeSkipper:
             self.off = f"keyframes {gap} frames apart (limit {self.max_gap:.0f})"
             logger.warning("%s: %s; decoding every frame from here", cap.path.name, self.off)
         elif self.control.idle():
-            ok, pixels = cap.retrieve()
-            if not (ok and self.control.opens(pixels)):
-                return False
+            moved = cap.moved_before(index)  # someone came and went between the two keyframes
+            if not moved:
+                ok, pixels = cap.retrieve()
+                if not (ok and self.control.opens(pixels)):
+                    return False
             self.dense_until = index + max(gap, 1)
         return cap.rewind(delivered)
 
     def stats(self) -> dict[str, Any]:
         """Frames decoded while skipping, rewinds, and why skipping stopped ("" if it did not)."""
         return {"keyframes_decoded": self.cap.keyframes_decoded, "rewinds": self.cap.rewinds,
-                "skip_off": self.off}
+                "bursts": self.cap.bursts, "skip_off": self.off}

@@ -133,3 +133,40 @@ def test_skipping_needs_the_pyav_decoder_and_a_lockstep_scan(clip: Path, kw: dic
     for index, _, frame in reader:
         scan.consume(index, frame)
     assert scan.handled == list(range(N)) and reader.skip_stats == {}
+
+
+def _passer_clip(path: Path, enter: int, leave: int, noise: bool) -> Path:
+    """12 s of 320x240 at 10 fps, a keyframe every 4 s (0, 40, 80); a textured square walks by on
+    [enter, leave) only, as a person costs the encoder bits."""
+    rng = np.random.default_rng(1)
+    texture = rng.integers(120, 255, (80, 40, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=FPS)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        s.options = {"g": "40", "keyint_min": "40", "sc_threshold": "0", "bf": "0"}
+        for i in range(120):
+            img = np.full((240, 320, 3), 60, np.uint8)
+            if noise:  # sensor noise: every predicted frame costs bytes, quiet or not
+                img = (img + rng.integers(0, 8, img.shape)).astype(np.uint8)
+            if enter <= i < leave:
+                x = 10 + 12 * (i - enter)
+                img[80:160, x : x + 40] = texture
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_someone_between_two_keyframes_is_seen_from_the_packet_sizes(tmp_path: Path, noise: bool) -> None:
+    """Neither keyframe (40, 80) shows the square (frames 47-66): the skipped frames' packets do."""
+    clip = _passer_clip(tmp_path / "passer.mp4", 47, 67, noise)  # 2 s, shorter than the keyframe interval
+    scan = Scan()
+    reader = _run(clip, scan)
+    assert scan.seen_at is not None and 47 <= min(i for i in scan.handled if i >= 47) <= 48
+    assert set(range(47, 67)) <= set(scan.handled), "every frame of the passage reaches the scan"
+    assert reader.skip_stats["bursts"] >= 1 and reader.skip_stats["rewinds"] == 1
+    assert [i for i in scan.handled if i < 40] == [0], "before it: keyframes only"
+    quiet = _run(_passer_clip(tmp_path / "nobody.mp4", 10**6, 10**6, noise), Scan())
+    assert quiet.skip_stats["bursts"] == 0 and quiet.skip_stats["rewinds"] == 0, "no motion, no rewind"
