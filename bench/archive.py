@@ -166,6 +166,23 @@ def resume_rows(video: Path, env: dict[str, str], decoder: str, segments: list[f
               f"{rerun:.1f} ({cpu[1]:.1f}) | {cpu[1] / cpu[0]:.2f} ({rerun / whole:.2f}) | {same} ({len(a)}) |")
 
 
+def busy_rows(video: Path, env: dict[str, str], runs: int) -> None:
+    """``reid index`` of a busy clip with each decoder, interleaved ``runs`` times: median wall and CPU."""
+    import statistics
+
+    got: dict[str, list[tuple[float, float]]] = {"opencv": [], "pyav": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            for decoder, rows in got.items():
+                cpu: list[float] = []
+                wall, _, out = timed(index_cmd(video, Path(tmp) / f"{decoder}{i}", "adaptive", decoder), env, cpu)
+                rows.append((wall, cpu[0]))
+    print(f"\n| {video.name}, {runs} runs | median wall s | median CPU s | tracklets |\n|---|---|---|---|")
+    for decoder, rows in got.items():
+        print(f"| --decoder {decoder} | {statistics.median(w for w, _ in rows):.1f} | "
+              f"{statistics.median(c for _, c in rows):.1f} | |")
+
+
 def stretches_found(gallery: Path, stretches: list[tuple[int, int]]) -> tuple[int, int]:
     """(tracklets, stretches overlapped by at least one tracklet)."""
     from csip_reid.gallery.store import Gallery
@@ -185,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume", default="", help="e.g. 1,0.5: --segment-minutes to kill -9 and resume with")
     p.add_argument("--resume-decoder", default="auto", help="decoder of the resume rows")
     p.add_argument("--kill-at", type=float, default=0.8, help="kill after this share of an uninterrupted run")
-    p.add_argument("--no-table", action="store_true", help="only the --resume and --rss-minutes parts")
+    p.add_argument("--no-table", action="store_true", help="only the --resume, --rss-minutes and --busy parts")
+    p.add_argument("--busy", type=int, default=0, help="also index the busy Intel clip with both decoders N times")
     args = p.parse_args(argv)
     source = DATA / "videos" / "intel_one-by-one-person-detection.mp4"
     if not source.is_file():
@@ -202,27 +220,31 @@ def main(argv: list[str] | None = None) -> None:
             resume_rows(video, env, args.resume_decoder, [float(x) for x in args.resume.split(",")], args.kill_at,
                         Path(tmp))
     if not args.no_table:
-        rows: list[tuple[str, float, float, str, str]] = []
+        rows: list[tuple[str, float, float, float, str, str]] = []
         for how in ("opencv", "pyav", "pyav-keyframes"):
-            wall, rss, out = timed([sys.executable, "-c", DECODE, str(video), how], env)
-            rows.append((f"decode only, {how}", wall, rss, out.strip(), ""))
+            cpu: list[float] = []
+            wall, rss, out = timed([sys.executable, "-c", DECODE, str(video), how], env, cpu)
+            rows.append((f"decode only, {how}", wall, cpu[0], rss, out.strip(), ""))
         scans = ([("full", "opencv")] if args.with_full else []) + [("adaptive", "opencv"), ("adaptive", "pyav")]
         with tempfile.TemporaryDirectory() as tmp:
             for scan, decoder in scans:
-                gallery = Path(tmp) / f"{scan}_{decoder}"
-                wall, rss, out = timed(index_cmd(video, gallery, scan, decoder), env)
+                gallery, cpu = Path(tmp) / f"{scan}_{decoder}", []
+                wall, rss, out = timed(index_cmd(video, gallery, scan, decoder), env, cpu)
                 n, found = stretches_found(gallery, stretches)
                 frames = json.loads(out)["frames"]
-                rows.append((f"index --scan {scan} --decoder {decoder}", wall, rss, str(frames),
+                rows.append((f"index --scan {scan} --decoder {decoder}", wall, cpu[0], rss, str(frames),
                              f"{n} tracklets, {found}/{len(stretches)} stretches"))
-        base = rows[0][1]
-        adaptive = next(r[1] for r in rows if r[0] == "index --scan adaptive --decoder opencv")
+        base = rows[0]
+        adaptive = next(r for r in rows if r[0] == "index --scan adaptive --decoder opencv")
         video_s = spec.frames / spec.fps
-        print("\n| row | wall s | x real time | OpenCV decode / row | adaptive(opencv) / row | peak RSS MB | "
-              "frames | found |\n|---|---|---|---|---|---|---|---|")
-        for name, wall, rss, frames, found in rows:
-            print(f"| {name} | {wall:.1f} | {video_s / wall:.0f} | {base / wall:.2f} | {adaptive / wall:.2f} | "
-                  f"{rss:.0f} | {frames} | {found} |")
+        print("\n| row | wall s | CPU s | x real time | OpenCV decode / row, wall (CPU) | adaptive(opencv) / row, "
+              "wall (CPU) | peak RSS MB | frames | found |\n|---|---|---|---|---|---|---|---|---|")
+        for name, wall, cpu_s, rss, frames, found in rows:
+            print(f"| {name} | {wall:.1f} | {cpu_s:.1f} | {video_s / wall:.0f} | {base[1] / wall:.2f} "
+                  f"({base[2] / cpu_s:.2f}) | {adaptive[1] / wall:.2f} ({adaptive[2] / cpu_s:.2f}) | {rss:.0f} | "
+                  f"{frames} | {found} |")
+    if args.busy:
+        busy_rows(DATA / "videos" / "intel_one-by-one-person-detection.mp4", env, args.busy)
     if args.rss_minutes:
         peaks: dict[str, list[tuple[float, float, float]]] = {"auto": [], "pyav": []}
         for m in [float(x) for x in args.rss_minutes.split(",")]:

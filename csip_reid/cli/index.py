@@ -31,8 +31,8 @@ def _pipeline_options(f: Any) -> Any:
         device_option("cpu, cuda or cuda:N."),
         click.option("--decoder", type=click.Choice(["auto", "opencv", "pyav", "nvdec"]),
                      help="Video decoder: auto (default: the GPU's NVDEC with --device cuda when PyNvVideoCodec "
-                          "is installed, else opencv), opencv, pyav (FFmpeg threads; quiet stretches decoded "
-                          "keyframes only, for long quiet recordings), nvdec."),
+                          "is installed, else pyav), pyav (FFmpeg threads; quiet stretches decoded keyframes "
+                          "only), opencv (every frame decoded), nvdec."),
     ]
     for o in reversed(opts):
         f = o(f)

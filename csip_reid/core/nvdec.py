@@ -14,9 +14,10 @@ Decoders (``--decoder``, a pipeline setting):
   decoding of quiet stretches for the adaptive scan (:mod:`csip_reid.core.pyav`);
 * ``nvdec``: PyNvVideoCodec (``pip install PyNvVideoCodec``, an NVIDIA GPU with NVDEC); an error
   when either is missing;
-* ``auto`` (default): ``nvdec`` when the pipeline runs on CUDA and PyNvVideoCodec imports,
-  else ``opencv``. A file NVDEC cannot open (a codec it lacks, e.g. MJPEG) falls back to
-  OpenCV with a warning.
+* ``auto`` (default): ``nvdec`` when the pipeline runs on CUDA and PyNvVideoCodec imports, else
+  ``pyav`` (a core dependency; ``opencv`` where it does not import). A file NVDEC cannot open (a
+  codec it lacks, e.g. MJPEG) falls back to OpenCV with a warning. ``pyav`` became the CPU default
+  by measurement (``bench/README.md``, "Archive footage").
 """
 
 from __future__ import annotations
@@ -61,8 +62,7 @@ def nvdec_available() -> bool:
 
 def resolve_decoder(name: str, device: str = "cpu") -> str:
     """The decoder a run uses: ``opencv``, ``pyav`` or ``nvdec`` (``auto`` picks by device and installation:
-    NVDEC on a CUDA device with PyNvVideoCodec, else OpenCV; ``pyav`` is chosen by name until its
-    speed-up is measured on a quiet machine, see ``bench/README.md``, "Archive footage").
+    NVDEC on a CUDA device with PyNvVideoCodec, else PyAV, else OpenCV).
 
     Raises:
         ConfigError: An unknown name, or ``nvdec`` without PyNvVideoCodec.
@@ -77,7 +77,11 @@ def resolve_decoder(name: str, device: str = "cpu") -> str:
         if not pyav_available():
             raise ConfigError("--decoder pyav needs PyAV: pip install av (or use --decoder opencv)")
     if name == "auto":
-        return "nvdec" if str(device).startswith("cuda") and nvdec_available() else "opencv"
+        if str(device).startswith("cuda") and nvdec_available():
+            return "nvdec"
+        from csip_reid.core.pyav import pyav_available
+
+        return "pyav" if pyav_available() else "opencv"
     return name
 
 

@@ -96,24 +96,25 @@ def _frames(reader: VideoReader) -> list[tuple[int, np.ndarray]]:
 
 def test_decoder_choice(no_nvc) -> None:
     assert not nvdec_available()
-    assert resolve_decoder("auto", "cuda") == "opencv" and resolve_decoder("opencv", "cuda:1") == "opencv"
+    assert resolve_decoder("auto", "cuda") == "pyav" and resolve_decoder("opencv", "cuda:1") == "opencv"
     with pytest.raises(ConfigError, match="--decoder nvdec needs PyNvVideoCodec"):
         resolve_decoder("nvdec", "cuda")
     with pytest.raises(ConfigError, match="unknown decoder 'gpu'"):
         check_decoder("gpu")
 
 
-def test_pyav_is_chosen_by_name_and_needs_pyav(no_nvc, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pyav_is_the_cpu_default_and_needs_pyav(no_nvc, monkeypatch: pytest.MonkeyPatch) -> None:
     import csip_reid.core.pyav as pyav
 
-    assert resolve_decoder("auto", "cpu") == "opencv" and resolve_decoder("pyav", "cpu") == "pyav"
+    assert resolve_decoder("auto", "cpu") == "pyav" and resolve_decoder("pyav", "cpu") == "pyav"
     monkeypatch.setattr(pyav, "pyav_available", lambda: False)
     with pytest.raises(ConfigError, match="--decoder pyav needs PyAV"):
         resolve_decoder("pyav", "cpu")
+    assert resolve_decoder("auto", "cpu") == "opencv", "without PyAV, auto is OpenCV"
 
 
 def test_auto_picks_nvdec_on_cuda_only(fake_nvc) -> None:
-    assert resolve_decoder("auto", "cpu") == "opencv"
+    assert resolve_decoder("auto", "cpu") == "pyav"
     assert resolve_decoder("auto", "cuda:1") == "nvdec" and resolve_decoder("nvdec", "cpu") == "nvdec"
 
 
