@@ -39,8 +39,8 @@ class PipelineSettings:
         max_samples: Crops kept per tracklet (evenly spread); pose and embedding only see these.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         decoder: Video decoder: ``auto`` (the GPU's NVDEC on a CUDA device when PyNvVideoCodec is
-            installed, else OpenCV), ``opencv``, ``pyav`` (the adaptive scan decodes quiet stretches
-            keyframes only) or ``nvdec`` (:mod:`csip_reid.core.nvdec`).
+            installed, else ``pyav``), ``pyav`` (the adaptive scan decodes quiet stretches keyframes
+            only), ``opencv`` or ``nvdec`` (:mod:`csip_reid.core.nvdec`).
         camera_map: Gallery camera name → training-camera index for a CSIP model's SIE embedding
             (:mod:`csip_reid.pipeline.camera_map`); cameras not in it get the mean embedding.
         segment_s: ``reid index`` commits a long video in segments of at least this many seconds
