@@ -21,10 +21,14 @@ VIDEO_FIXTURES = frozenset({"videos_dir", "ray_cluster"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``video`` every test whose fixtures (direct or indirect) bring real video."""
+    """Mark ``video`` every test whose fixtures (direct or indirect) bring real video; run the tests
+    on the in-process Ray cluster last (its core-worker threads stay until the process ends, see
+    ``scripts/run_tests.sh``), so a single pytest process over several folders starts no subprocess
+    after them."""
     for item in items:
         if VIDEO_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.video)
+    items.sort(key=lambda item: "ray_cluster" in getattr(item, "fixturenames", ()))  # stable: order kept
 
 def _data_dir() -> Path:
     return Path(os.environ.get("REID_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
