@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from csip_reid.core.errors import ConfigError, WeightsNotFoundError
+from csip_reid.core.signalstack import same_signal_stack
 from csip_reid.core.weights import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def openvino_model(path: str | Path, device: str = "cpu", threads: int | None = 
         config["INFERENCE_PRECISION_HINT"] = precision
     dev = ov_device(device)
     try:
-        compiled = core.compile_model(model, dev, config if dev == "CPU" else {})
+        with same_signal_stack():  # OpenVINO would leave this thread a signal stack it later unmaps
+            compiled = core.compile_model(model, dev, config if dev == "CPU" else {})
     except Exception as e:
         raise WeightsNotFoundError(f"cannot compile OpenVINO model {path} for {dev}: {e}") from e
     return model, compiled, fixed
