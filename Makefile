@@ -42,9 +42,8 @@ chromium:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed: the browser tests will be skipped"
 
-# One pytest process per test folder: scripts/run_tests.sh says why.
 test: $(STAMP) $(MMPOSE_STAMP) chromium
-	bash scripts/run_tests.sh $(PY) $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The unit tests without real video (tests/conftest.py marks `video` every test that reads it) and
 # without the `slow` end-to-end runs: a few minutes, for the edit-test loop. `make test` stays the whole suite.

@@ -22,9 +22,8 @@ VIDEO_FIXTURES = frozenset({"videos_dir", "ray_cluster"})
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark ``video`` every test whose fixtures (direct or indirect) bring real video; run the tests
-    on the in-process Ray cluster last (its core-worker threads stay until the process ends, see
-    ``scripts/run_tests.sh``), so a single pytest process over several folders starts no subprocess
-    after them."""
+    on the in-process Ray cluster last (its core-worker threads stay until the process ends, so no
+    other test shares the process with them)."""
     for item in items:
         if VIDEO_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.video)
