@@ -55,6 +55,9 @@ from csip_reid.gallery.kinds import KINDS, MIN_IVF_VECTORS, IndexPolicy, kind
 
 __all__ = ["SIDECAR", "IndexPolicy", "VectorIndex"]
 _NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+#: Batches this large are added through a :class:`~csip_reid.gallery.compressed.ListAssigner` (whose
+#: grouping k-means over the centroids takes seconds) instead of the HNSW graph (~1 ms per vector).
+ASSIGN_FROM = 10_000
 #: Reads the exact (float32, L2-normalised) vectors of stored ids, one row per id in the given order.
 ExactVectors = Callable[[np.ndarray], np.ndarray]
 
@@ -107,6 +110,7 @@ class VectorIndex:
         self.exact_vectors: ExactVectors | None = None
         self.k_factor = KINDS[kind].k_factor
         self._dirty = False
+        self._assigner: cz.ListAssigner | None = None
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -152,12 +156,20 @@ class VectorIndex:
         return int(self.index.ntotal)
 
     def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        """Add vectors under the given tracklet ids."""
+        """Add vectors under the given tracklet ids.
+
+        A batch of :data:`ASSIGN_FROM` or more vectors (catching up with SQLite) finds the lists of
+        an HNSW quantizer with a :class:`~csip_reid.gallery.compressed.ListAssigner`, made once.
+        """
         ids = _as_ids(ids)
-        if len(ids):
-            self._mark_dirty()
-            self.index.add_with_ids(_as_vecs(vecs, self.dim), ids)
-            self._gpu_index = None
+        if not len(ids):
+            return
+        self._mark_dirty()
+        self._gpu_index = None
+        if len(ids) >= ASSIGN_FROM and self._assigner is None:
+            self._assigner = cz.ListAssigner.for_index(self.index)
+        assigner = self._assigner if len(ids) >= ASSIGN_FROM else None
+        cz.add_in_chunks(self.index, ids, _as_vecs(vecs, self.dim), assigner=assigner)
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove the given ids; returns how many were present."""
