@@ -19,6 +19,9 @@ vectors the gallery stores codes instead of vectors in its inverted lists:
   k-means on a sample (:func:`train_ivf`: ``sqrt(nlist)`` coarse clusters, each split in
   proportion to its size), and the top ``k * k_factor`` candidates of the 8-bit codes re-ranked
   by their exact vectors, read from the gallery's SQLite store (``VectorIndex.exact_vectors``).
+  Vectors added in bulk (a rebuild, a catch-up) find their list by :class:`ListAssigner` (a
+  blocked matrix product against all centroids, exact) and go in through ``IndexIVF.add_core``,
+  not through the graph, which is slower per vector and misses the nearest list of some.
 
 With ``IndexPolicy.on_disk`` the inverted lists live in a ``lists-*.ivfdata`` file beside the index
 (FAISS ``OnDiskInvertedLists``, memory-mapped): resident memory is the coarse centroids plus the
@@ -201,16 +204,17 @@ class ListAssigner:
     def assign(self, vecs: np.ndarray) -> np.ndarray:
         """The list number of each row of ``vecs`` (``(n,)`` int64)."""
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if self.bf16 is None and len(vecs):
+            self.bf16 = self._bf16_is_faster(vecs[:ASSIGN_BLOCK])
+        if not self.bf16:
+            return self._flat(vecs)  # FAISS blocks the product itself
         out = np.empty(len(vecs), np.int64)
         for s in range(0, len(vecs), ASSIGN_BLOCK):
-            block = vecs[s:s + ASSIGN_BLOCK]
-            if self.bf16 is None:
-                self.bf16 = self._bf16_is_faster(block)
-            out[s:s + len(block)] = self._shortlisted(block) if self.bf16 else self._flat(block)
+            out[s:s + ASSIGN_BLOCK] = self._shortlisted(vecs[s:s + ASSIGN_BLOCK])
         return out
 
-    def _flat(self, block: np.ndarray) -> np.ndarray:
-        return faiss.knn(block, self.centroids, 1, metric=faiss.METRIC_INNER_PRODUCT)[1].ravel()
+    def _flat(self, vecs: np.ndarray) -> np.ndarray:
+        return faiss.knn(vecs, self.centroids, 1, metric=faiss.METRIC_INNER_PRODUCT)[1].ravel().astype(np.int64)
 
     def _shortlisted(self, block: np.ndarray) -> np.ndarray:
         import torch
