@@ -29,7 +29,7 @@ from synthetic import ClusteredSphere
 
 from csip_reid.gallery import compressed as cz
 from csip_reid.gallery.database import rows_in
-from csip_reid.gallery.index import _NPROBE_CANDIDATES, IndexPolicy, VectorIndex
+from csip_reid.gallery.index import IndexPolicy, VectorIndex, nprobe_candidates
 
 CHUNK = 250_000
 
@@ -151,7 +151,7 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     # tune nprobe as the gallery does (VectorIndex.tune): powers of two below nlist/2, then nlist/2;
     # the smallest reaching the target, else the best one (on tuning queries vs the exact truth)
     t = time.perf_counter()
-    candidates = [c for c in _NPROBE_CANDIDATES if c < nlist // 2] + [max(1, nlist // 2)]
+    candidates = nprobe_candidates(nlist)
     best, curve = (-1.0, candidates[-1]), []
     for nprobe in candidates:
         cz.set_nprobe(index, nprobe)

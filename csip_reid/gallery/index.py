@@ -54,9 +54,21 @@ from csip_reid.gallery.files import SIDECAR, fsync_file, read_json, write_json_a
 from csip_reid.gallery.kinds import KINDS, MIN_IVF_VECTORS, IndexPolicy, kind
 
 __all__ = ["SIDECAR", "IndexPolicy", "VectorIndex"]
-_NPROBE_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
-#: Batches this large are added through a :class:`~csip_reid.gallery.compressed.ListAssigner` (whose
-#: grouping k-means over the centroids takes seconds) instead of the HNSW graph (~1 ms per vector).
+
+
+def nprobe_candidates(nlist: int) -> list[int]:
+    """``nprobe`` values tuning tries, in order: powers of two from 4 below ``nlist / 2``, then ``nlist / 2``.
+
+    (Until 2026-12-06 the powers stopped at 2048: at 3M vectors and 27,713 lists ``ivfhnsw-sq8`` went
+    from 2048 lists, recall@10 0.936, straight to 13,856, 0.993 at ~5x the time; ``bench/README.md``.)
+    """
+    half = max(1, nlist // 2)
+    powers = [1 << e for e in range(2, max(2, half.bit_length())) if 1 << e < half]
+    return [*powers, half]
+
+
+#: Batches this large are added through a :class:`~csip_reid.gallery.compressed.ListAssigner` (made
+#: once per index, it copies the centroids) instead of the HNSW graph (~1 ms per 512-d vector).
 ASSIGN_FROM = 10_000
 #: Reads the exact (float32, L2-normalised) vectors of stored ids, one row per id in the given order.
 ExactVectors = Callable[[np.ndarray], np.ndarray]
@@ -136,7 +148,7 @@ class VectorIndex:
         """
         truth = _drop_self(truth, self_ids, k)
         ivf = faiss.extract_index_ivf(self.index)
-        candidates = [c for c in _NPROBE_CANDIDATES if c < self.nlist // 2] + [max(1, self.nlist // 2)]
+        candidates = nprobe_candidates(self.nlist)
         best = (-1.0, candidates[-1])
         for nprobe in candidates:
             cz.set_nprobe(ivf, nprobe)
