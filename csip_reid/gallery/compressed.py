@@ -50,8 +50,8 @@ TWO_LEVEL_FROM = 1024
 #: :class:`ListAssigner`: vectors per matrix product (a block's similarities: ``nlist`` values per row),
 #: and centroids per vector shortlisted in bfloat16, then compared in float32.
 ASSIGN_BLOCK, RESCORED = 2048, 8
-__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "ListAssigner", "add_assigned", "add_in_chunks", "hnsw_quantizer", "lists_file",
-           "memory_bytes_per_vector", "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index",
+__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "ListAssigner", "add_assigned", "add_in_chunks",
+           "hnsw_quantizer", "lists_file", "memory_bytes_per_vector", "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index",
            "set_nprobe", "train_ivf", "two_level_centroids"]
 
 
@@ -176,12 +176,13 @@ class ListAssigner:
 
     An HNSW quantizer walks its graph one vector at a time (~1 ms per 512-d vector at
     ``efSearch`` 128 and 16,000 lists on 2 cores) and finds the nearest centroid for ~95 % of
-    them; this scans all centroids in blocks of :data:`ASSIGN_BLOCK` rows, which is exact and
-    several times faster (``bench/README.md``, ``bench/list_assign.py``). Where torch's bfloat16
-    matrix product is faster than FAISS's float32 one on this CPU (measured on the first block:
-    CPUs with AVX512-BF16 or AMX), it shortlists :data:`RESCORED` centroids per vector in
-    bfloat16 and picks among them in float32, so the answer is still the float32 nearest
-    centroid unless more than that many centroids tie within bfloat16's rounding.
+    them; this compares every vector with all centroids by matrix products (FAISS's blocked
+    float32 search), which is exact and several times faster (``bench/README.md``,
+    ``bench/list_assign.py``). Where torch's bfloat16 product is faster than that on this CPU
+    (measured on the first block: CPUs with AVX512-BF16 or AMX), it shortlists :data:`RESCORED`
+    centroids per vector in bfloat16, :data:`ASSIGN_BLOCK` vectors at a time, and picks among them
+    in float32, so the answer is still the float32 nearest centroid unless more than that many
+    centroids tie within bfloat16's rounding.
 
     Args:
         centroids: ``(nlist, dim)`` centroids of the index (its quantizer's vectors).
@@ -241,6 +242,7 @@ class ListAssigner:
             way(probe)
             took.append(time.perf_counter() - t)
         return took[1] < took[0]
+
 
 def add_assigned(index: faiss.IndexIVF, ids: np.ndarray, vecs: np.ndarray, lists: np.ndarray) -> None:
     """Add vectors to the given lists of an IVF index (``IndexIVF.add_core``: no quantizer search)."""
