@@ -29,7 +29,7 @@ from synthetic import ClusteredSphere
 
 from csip_reid.gallery import compressed as cz
 from csip_reid.gallery.database import rows_in
-from csip_reid.gallery.index import _NPROBE_CANDIDATES, IndexPolicy, VectorIndex
+from csip_reid.gallery.index import IndexPolicy, VectorIndex, nprobe_candidates
 
 CHUNK = 250_000
 
@@ -41,6 +41,14 @@ def rss_mb() -> tuple[float, float]:
         if line.startswith("VmRSS:"):
             cur = int(line.split()[1]) / 1024
     return cur, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_anon_mb() -> float:
+    """Anonymous resident memory of this process in MB (RSS less mapped file pages the kernel may drop)."""
+    for line in open("/proc/self/status", encoding="utf-8"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _topk_merge(best_s, best_i, s, i, k):
@@ -81,8 +89,13 @@ def _timed_search(vi: VectorIndex, q: np.ndarray, k: int) -> tuple[np.ndarray, f
 
 
 def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: int, seed: int,
-              spreads: tuple[float, float], groups: int | None = None, refine_from: str = "sqlite") -> dict:
-    """Build a compressed index of ``n`` vectors in chunks and measure it."""
+              spreads: tuple[float, float], groups: int | None = None, refine_from: str = "sqlite",
+              add_by: str = "assigner") -> dict:
+    """Build a compressed index of ``n`` vectors in chunks and measure it.
+
+    ``add_by="graph"`` adds through the HNSW quantizer's graph (``add_with_ids``) instead of the
+    :class:`~csip_reid.gallery.compressed.ListAssigner` that the gallery's rebuild uses.
+    """
     policy = IndexPolicy(seed=seed)
     nlist = policy.nlist_for(n, kind)
     sphere = ClusteredSphere(dim, max(1, n // 10), num_modes=groups, id_spread=spreads[0], mode_spread=spreads[1],
@@ -100,15 +113,17 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     if on_disk:
         cz.move_lists_to_disk(index, tmp)
     vi = VectorIndex(index, kind, dim, nlist=nlist, nprobe=1, use_gpu=False)
-    exact: np.ndarray | SqliteVectors | None = None
+    exact: np.ndarray | Path | SqliteVectors | None = None
     if vi.k_factor > 1 and refine_from == "sqlite":  # the refine step's exact vectors, by id (= position)
         exact = vi.exact_vectors = SqliteVectors(tmp / "exact.sqlite", dim)
-    elif vi.k_factor > 1:
-        exact = np.lib.format.open_memmap(tmp / "exact.npy", "w+", np.float32, (n, dim))
-        vi.exact_vectors = exact.__getitem__
+    elif vi.k_factor > 1:  # written by file writes (page cache, not this process's RSS), mapped when read
+        exact = tmp / "exact.f32"
+        exact.touch()
     best_s = np.full((len(allq), k), -np.inf, np.float32)
     best_i = np.full((len(allq), k), -1, np.int64)
-    add_s = gt_s = 0.0
+    t = time.perf_counter()
+    assigner = cz.ListAssigner.for_index(index) if add_by == "assigner" else None  # as the gallery's rebuild
+    add_s, gt_s, anon_peak = time.perf_counter() - t, 0.0, 0.0
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         chunk, labels = sphere.sample(m)
@@ -116,22 +131,27 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
         person[start : start + m] = labels
         ids = np.arange(start, start + m, dtype=np.int64)
         t = time.perf_counter()
-        index.add_with_ids(chunk, ids)
+        cz.add_in_chunks(index, ids, chunk, assigner=assigner)
         add_s += time.perf_counter() - t
         if isinstance(exact, SqliteVectors):  # the gallery's store, written anyway: not in "add s"
             exact.add(ids, chunk)
         elif exact is not None:
-            exact[start : start + m] = chunk
+            with open(exact, "ab") as f:
+                chunk.tofile(f)
+        anon_peak = max(anon_peak, rss_anon_mb())
         t = time.perf_counter()
         s, pos = faiss.knn(allq, chunk, k, metric=faiss.METRIC_INNER_PRODUCT)
         best_s, best_i = _topk_merge(best_s, best_i, s, pos + start, k)
         gt_s += time.perf_counter() - t
         del chunk
     truth, tune_truth = best_i[:num_queries], best_i[num_queries:]
+    if isinstance(exact, Path):
+        exact = np.memmap(exact, np.float32, "r", shape=(n, dim))
+        vi.exact_vectors = exact.__getitem__
     # tune nprobe as the gallery does (VectorIndex.tune): powers of two below nlist/2, then nlist/2;
     # the smallest reaching the target, else the best one (on tuning queries vs the exact truth)
     t = time.perf_counter()
-    candidates = [c for c in _NPROBE_CANDIDATES if c < nlist // 2] + [max(1, nlist // 2)]
+    candidates = nprobe_candidates(nlist)
     best, curve = (-1.0, candidates[-1]), []
     for nprobe in candidates:
         cz.set_nprobe(index, nprobe)
@@ -151,15 +171,17 @@ def run_large(n: int, dim: int, kind: str, on_disk: bool, num_queries: int, k: i
     vi_k_factor = vi.k_factor
     cur, peak = rss_mb()
     disk = sum(p.stat().st_size for p in tmp.glob(cz.LISTS_GLOB)) / 1e6 if cz.lists_file(index) else 0.0
+    by_graph = cz.hnsw_quantizer(index) is not None
     del index, vi, exact
     shutil.rmtree(tmp, ignore_errors=True)
     refine = f" (refine: {refine_from})" if vi_k_factor > 1 else ""
+    refine += " (added by graph)" if add_by == "graph" and by_graph else ""
     return {"n": n, "dim": dim, "kind": kind + (" on-disk" if on_disk else "") + refine, "nlist": nlist,
             "nprobe": chosen, "tuned_recall": tuned, "recall": _recall(found, truth),
             "person_recall": _person_recall(found, truth, person, query_ids),
             "train_s": train_s, "add_s": add_s, "tune_s": tune_s, "gt_scan_s": gt_s,
             "batch_ms": batch_ms, "single_ms": float(np.median(singles)),
-            "rss_mb": cur, "peak_rss_mb": peak, "lists_disk_mb": disk,
+            "rss_mb": cur, "peak_rss_mb": peak, "anon_peak_mb": max(anon_peak, rss_anon_mb()), "lists_disk_mb": disk,
             "bytes_per_vector": cz.memory_bytes_per_vector(kind, dim), "curve": curve, **side}
 
 
@@ -206,7 +228,8 @@ HEADER = ("| N x dim | index | nlist / nprobe (tuned) | recall@10 vs exact | sam
 
 def format_curve(r: dict) -> str:
     """The tuning curves: recall@10 on the tuning queries and batched ms/query for each value tried."""
-    lines = [f"{r['n']:,} {r['kind']}"]
+    lines = [f"{r['n']:,} {r['kind']}: add {r['add_s']:.1f} s, tune {r['tune_s']:.1f} s, exact scan "
+             f"{r['gt_scan_s']:.1f} s, anonymous RSS (sampled per chunk) peak {r['anon_peak_mb']:.0f} MB"]
     for key, name in (("curve", "nprobe"), ("k_factor_curve", f"k_factor at nprobe {r['nprobe']}"),
                       ("ef_curve", f"efSearch at nprobe {r['nprobe']}")):
         if r.get(key):

@@ -147,6 +147,9 @@ def main() -> None:
                     help="with --large: where the refine step reads exact vectors (SQLite as the gallery does, "
                     "or a float32 memory-mapped file)")
     ap.add_argument("--on-disk", action="store_true", help="with --large: inverted lists in a file")
+    ap.add_argument("--add-by", choices=("assigner", "graph"), default="assigner",
+                    help="with --large: find an HNSW quantizer's lists for added vectors by the gallery's "
+                    "ListAssigner (default) or by the graph (add_with_ids)")
     args = ap.parse_args()
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
@@ -163,7 +166,7 @@ def main() -> None:
         for size in args.large.split(","):
             for kind in args.kinds.split(","):
                 row = run_large(parse_size(size), args.dim, kind, args.on_disk, args.queries, args.k,
-                                args.seed, (args.id_spread, args.mode_spread), args.groups, args.refine_from)
+                                args.seed, (args.id_spread, args.mode_spread), args.groups, args.refine_from, args.add_by)
                 print(lformat(row), flush=True)
                 curves.append(format_curve(row))
         print("\n".join(["", *curves]))

@@ -19,6 +19,9 @@ vectors the gallery stores codes instead of vectors in its inverted lists:
   k-means on a sample (:func:`train_ivf`: ``sqrt(nlist)`` coarse clusters, each split in
   proportion to its size), and the top ``k * k_factor`` candidates of the 8-bit codes re-ranked
   by their exact vectors, read from the gallery's SQLite store (``VectorIndex.exact_vectors``).
+  Vectors added in bulk (a rebuild, a catch-up) find their list by :class:`ListAssigner` (a
+  blocked matrix product against all centroids, exact) and go in through ``IndexIVF.add_core``,
+  not through the graph, which is slower per vector and misses the nearest list of some.
 
 With ``IndexPolicy.on_disk`` the inverted lists live in a ``lists-*.ivfdata`` file beside the index
 (FAISS ``OnDiskInvertedLists``, memory-mapped): resident memory is the coarse centroids plus the
@@ -30,7 +33,9 @@ that finds a dirty sidecar (a writer crashed before saving) rebuilds the index f
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -42,8 +47,11 @@ LISTS_GLOB = "lists-*.ivfdata"
 EF_PER_PROBE, EF_MIN = 1, 128
 #: Below this many lists plain k-means is cheap enough; above it centroids come from two-level k-means.
 TWO_LEVEL_FROM = 1024
-__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "add_in_chunks", "hnsw_quantizer", "lists_file",
-           "memory_bytes_per_vector", "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index",
+#: :class:`ListAssigner`: vectors per matrix product (a block's similarities: ``nlist`` values per row),
+#: and centroids per vector shortlisted in bfloat16, then compared in float32.
+ASSIGN_BLOCK, RESCORED = 2048, 8
+__all__ = ["COMPRESSED_KINDS", "IVF_KINDS", "LISTS_GLOB", "ListAssigner", "add_assigned", "add_in_chunks",
+           "hnsw_quantizer", "lists_file", "memory_bytes_per_vector", "move_lists_to_disk", "new_ivf", "pq_subquantizers", "read_index",
            "set_nprobe", "train_ivf", "two_level_centroids"]
 
 
@@ -163,8 +171,102 @@ def memory_bytes_per_vector(kind_name: str, dim: int) -> int:
     return kind(kind_name).bytes_per_vector(dim)
 
 
-def add_in_chunks(index: faiss.Index, ids: np.ndarray, vecs: np.ndarray, chunk: int = 100_000) -> None:
-    """``add_with_ids`` in chunks (bounded temporary memory for the codes)."""
+class ListAssigner:
+    """The nearest list of many vectors at once, by matrix products against every centroid.
+
+    An HNSW quantizer walks its graph one vector at a time (~1 ms per 512-d vector at
+    ``efSearch`` 128 and 16,000 lists on 2 cores) and finds the nearest centroid for ~95 % of
+    them; this compares every vector with all centroids by matrix products (FAISS's blocked
+    float32 search), which is exact and several times faster (``bench/README.md``,
+    ``bench/list_assign.py``). Where torch's bfloat16 product is faster than that on this CPU
+    (measured on the first block: CPUs with AVX512-BF16 or AMX), it shortlists :data:`RESCORED`
+    centroids per vector in bfloat16, :data:`ASSIGN_BLOCK` vectors at a time, and picks among them
+    in float32, so the answer is still the float32 nearest centroid unless more than that many
+    centroids tie within bfloat16's rounding.
+
+    Args:
+        centroids: ``(nlist, dim)`` centroids of the index (its quantizer's vectors).
+        bf16: Use the bfloat16 shortlist: None = when measured faster (and torch imports).
+    """
+
+    def __init__(self, centroids: np.ndarray, bf16: bool | None = None) -> None:
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.bf16 = bf16
+        self._bf16_centroids: Any = None
+
+    @classmethod
+    def for_index(cls, index: faiss.Index) -> ListAssigner | None:
+        """An assigner for an IVF index with an HNSW quantizer (None for others: their search is flat)."""
+        quantizer = hnsw_quantizer(index)
+        if quantizer is None or quantizer.ntotal == 0:
+            return None
+        return cls(quantizer.reconstruct_n(0, quantizer.ntotal))
+
+    def assign(self, vecs: np.ndarray) -> np.ndarray:
+        """The list number of each row of ``vecs`` (``(n,)`` int64)."""
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if self.bf16 is None and len(vecs):
+            self.bf16 = self._bf16_is_faster(vecs[:ASSIGN_BLOCK])
+        if not self.bf16:
+            return self._flat(vecs)  # FAISS blocks the product itself
+        out = np.empty(len(vecs), np.int64)
+        for s in range(0, len(vecs), ASSIGN_BLOCK):
+            out[s:s + ASSIGN_BLOCK] = self._shortlisted(vecs[s:s + ASSIGN_BLOCK])
+        return out
+
+    def _flat(self, vecs: np.ndarray) -> np.ndarray:
+        return faiss.knn(vecs, self.centroids, 1, metric=faiss.METRIC_INNER_PRODUCT)[1].ravel().astype(np.int64)
+
+    def _shortlisted(self, block: np.ndarray) -> np.ndarray:
+        import torch
+
+        if self._bf16_centroids is None:
+            self._bf16_centroids = torch.from_numpy(self.centroids).to(torch.bfloat16).T.contiguous()
+        with torch.no_grad():
+            sims = torch.from_numpy(block).to(torch.bfloat16) @ self._bf16_centroids
+            short = torch.topk(sims, min(RESCORED, sims.shape[1]), dim=1).indices.numpy()
+        exact = np.einsum("nd,nkd->nk", block, self.centroids[short])
+        return short[np.arange(len(block)), exact.argmax(axis=1)].astype(np.int64)
+
+    def _bf16_is_faster(self, block: np.ndarray) -> bool:
+        """Time both ways on (part of) the first block; False when torch is missing or slower."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return False
+        probe = block[:1024]
+        self._shortlisted(probe)  # warm-up (conversion of the centroids, oneDNN kernels)
+        took = []
+        for way in (self._flat, self._shortlisted):
+            t = time.perf_counter()
+            way(probe)
+            took.append(time.perf_counter() - t)
+        return took[1] < took[0]
+
+
+def add_assigned(index: faiss.IndexIVF, ids: np.ndarray, vecs: np.ndarray, lists: np.ndarray) -> None:
+    """Add vectors to the given lists of an IVF index (``IndexIVF.add_core``: no quantizer search)."""
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    lists = np.ascontiguousarray(lists, dtype=np.int64)
+    if not len(ids):
+        return
+    if len(vecs) != len(ids) or len(lists) != len(ids) or vecs.shape[1] != index.d:
+        raise ValueError(f"{len(ids)} ids, {vecs.shape} vectors and {lists.shape} lists do not match")
+    index.add_core(len(ids), faiss.swig_ptr(vecs), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
+
+
+def add_in_chunks(index: faiss.Index, ids: np.ndarray, vecs: np.ndarray, chunk: int = 100_000,
+                  assigner: ListAssigner | None = None) -> None:
+    """``add_with_ids`` in chunks (bounded temporary memory for the codes).
+
+    With an ``assigner`` (:class:`ListAssigner`) each chunk's lists are found by it, not by the
+    index's quantizer.
+    """
     for s in range(0, len(ids), chunk):
-        index.add_with_ids(np.ascontiguousarray(vecs[s:s + chunk], dtype=np.float32),
-                           np.ascontiguousarray(ids[s:s + chunk], dtype=np.int64))
+        x = np.ascontiguousarray(vecs[s:s + chunk], dtype=np.float32)
+        xids = np.ascontiguousarray(ids[s:s + chunk], dtype=np.int64)
+        if assigner is None:
+            index.add_with_ids(x, xids)
+        else:
+            add_assigned(faiss.extract_index_ivf(index), xids, x, assigner.assign(x))

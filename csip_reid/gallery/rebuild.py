@@ -10,7 +10,8 @@ holds itself:
 * IVF / compressed: the training sample (``nlist * train_per_list`` vectors, the per-list count
   capped by the kind's ``max_train_per_list`` (20 for ``ivfhnsw-sq8``, whose lists are many), at
   least its ``min_train``, 10,000 for ``ivfpq``) and the ``tune_queries`` tuning queries are read by
-  position, the index is trained, then one pass over the chunks adds them and computes the
+  position, the index is trained, then one pass over the chunks adds them (an HNSW quantizer's
+  lists are found by :class:`~csip_reid.gallery.compressed.ListAssigner`, not by the graph) and computes the
   tuning ground truth (exact top-k per query, merged chunk by chunk). At 100M x 512 with the
   default policy that is a 1M-vector sample (2 GB) and 100k-row chunks (200 MB) instead of one
   200 GB array.
@@ -196,8 +197,9 @@ def build_index(source: VectorSource, dim: int, policy: IndexPolicy, directory: 
     if policy.lists_on_disk(kind.name) and directory is not None:
         cz.move_lists_to_disk(ivf, directory)
     knn = StreamedKnn(queries, k + 1)
+    assigner = cz.ListAssigner.for_index(ivf)  # HNSW quantizer: lists found by BLAS, not by the graph
     for ids, vecs in source.chunks():
-        cz.add_in_chunks(ivf, ids, vecs)
+        cz.add_in_chunks(ivf, ids, vecs, assigner=assigner)
         knn.update(ids, vecs)
     out = VectorIndex(ivf, kind.name, dim, nlist=nlist, nprobe=1, trained_size=n, use_gpu=policy.use_gpu)
     out.directory = directory if cz.lists_file(ivf) else None
