@@ -77,6 +77,15 @@ def test_bf16_only_when_torch_imports_and_is_faster(monkeypatch: pytest.MonkeyPa
     assert plain.bf16 is False
 
 
+def test_bf16_never_loads_torch_into_a_process_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, centroids, sphere = _trained(300, seed=3)
+    vecs = sphere.sample(100)[0]
+    monkeypatch.delitem(sys.modules, "torch")  # as in `reid gallery reindex`: torch not loaded
+    unloaded = cz.ListAssigner(centroids)
+    np.testing.assert_array_equal(unloaded.assign(vecs), _flat_lists(vecs, centroids))
+    assert unloaded.bf16 is False and "torch" not in sys.modules
+
+
 def test_preassigned_adds_equal_the_quantizers_own() -> None:
     index, centroids, sphere = _trained(256, seed=2)
     vecs, ids = sphere.sample(5000)[0], np.arange(5000, dtype=np.int64) * 3 + 1
