@@ -48,6 +48,34 @@ BURST_BYTES_PER_PIXEL = 1500 / (1920 * 1080)
 QUIET_PACKETS, QUIET_MIN = 64, 8
 
 
+#: Raw elementary streams (no container): FFmpeg's average rate for them is its 25 fps default.
+RAW_FORMATS = frozenset({"h264", "hevc"})
+
+
+def stream_rate(container: Any, stream: Any) -> Any:
+    """A video stream's frame rate: the average rate, or for a raw elementary stream the rate FFmpeg
+    guesses from the stream's own timing (its average is a 25 fps default there, as is OpenCV's)."""
+    if container.format.name in RAW_FORMATS:
+        return stream.guessed_rate or stream.average_rate
+    return stream.average_rate or stream.guessed_rate
+
+
+def raw_stream_fps(path: str | Path) -> float | None:
+    """The frame rate of a raw ``.264``/``.265`` stream from its own timing (None: not raw, unknown, no PyAV)."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(str(path)) as c:
+            if c.format.name not in RAW_FORMATS or not c.streams.video:
+                return None
+            rate = stream_rate(c, c.streams.video[0])
+    except (av.error.FFmpegError, OSError):
+        return None
+    return float(rate) if rate and 0 < float(rate) <= 1000 else None
+
+
 def pyav_available() -> bool:
     """True when the ``av`` package (PyAV) imports."""
     try:
@@ -96,7 +124,7 @@ class PyAVCapture:
         s.thread_type = "AUTO"
         if threads:
             s.codec_context.thread_count = int(threads)
-        rate = s.average_rate or s.guessed_rate
+        rate = stream_rate(self._container, s)
         self.fps = float(rate) if rate else 0.0
         self._tb = float(s.time_base) if s.time_base else 0.0
         self._t0 = int(s.start_time or 0)

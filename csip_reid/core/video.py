@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # FFmpeg's log level is read once, when OpenCV's FFmpeg back-end first opens a file: set it before.
 # -8 = AV_LOG_QUIET; a user who wants FFmpeg's messages sets OPENCV_FFMPEG_LOGLEVEL themselves.
@@ -28,14 +28,14 @@ import numpy as np  # noqa: E402
 
 from csip_reid.core.errors import VideoError
 from csip_reid.core.prefetch import Demand, prefetched
-
-if TYPE_CHECKING:
-    from csip_reid.core.pyav import KeyframeControl
+from csip_reid.core.pyav import KeyframeControl, raw_stream_fps
 
 logger = logging.getLogger(__name__)
 
+#: Raw H.264/H.265 elementary streams, as CCTV recorders export them.
+RAW_SUFFIXES = (".264", ".h264", ".265", ".h265", ".hevc")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".webm", ".wmv", ".flv",
-                    ".264", ".h264", ".265", ".h265", ".hevc")  # the last five: raw streams of CCTV exports
+                    *RAW_SUFFIXES)
 
 #: Frame rate assumed when the container reports none (0, NaN or absurd values).
 DEFAULT_FPS = 25.0
@@ -154,7 +154,8 @@ class VideoReader:
             ok, first = cap.read()
             if not ok or first is None or first.size == 0:
                 raise self._error("no decodable frame")
-            fps = cap.get(cv2.CAP_PROP_FPS)
+            raw = self.path.suffix.lower() in RAW_SUFFIXES  # OpenCV says 25 fps for every raw stream
+            fps = (raw and raw_stream_fps(self.path)) or cap.get(cv2.CAP_PROP_FPS)
             self.fps_assumed = not (math.isfinite(fps) and 0 < fps <= 1000)
             self.fps = DEFAULT_FPS if self.fps_assumed else float(fps)
             if self.fps_assumed:

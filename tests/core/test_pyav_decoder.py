@@ -170,3 +170,23 @@ def test_someone_between_two_keyframes_is_seen_from_the_packet_sizes(tmp_path: P
     assert [i for i in scan.handled if i < 40] == [0], "before it: keyframes only"
     quiet = _run(_passer_clip(tmp_path / "nobody.mp4", 10**6, 10**6, noise), Scan())
     assert quiet.skip_stats["bursts"] == 0 and quiet.skip_stats["rewinds"] == 0, "no motion, no rewind"
+
+
+@pytest.mark.parametrize("rate", [10, 15, 30])
+def test_a_raw_stream_keeps_its_own_frame_rate(tmp_path: Path, rate: int) -> None:
+    """OpenCV and FFmpeg's average rate say 25 fps for any raw .264; the stream's own timing does not."""
+    path = tmp_path / f"cam_{rate}.264"
+    with av.open(str(path), "w", format="h264") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        for i in range(30):
+            for p in s.encode(av.VideoFrame.from_ndarray(_picture(i), format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    for decoder in ("opencv", "pyav"):
+        reader = VideoReader(path, decoder=decoder)
+        got = list(reader)
+        assert reader.fps == rate and not reader.fps_assumed, decoder
+        assert len(got) == 30 and got[-1][1] == pytest.approx(29 / rate), decoder
+    assert PyAVCapture(path).fps == rate
