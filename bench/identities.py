@@ -91,32 +91,55 @@ def _embedder(spec: str, pooling: str | None):
     return create_embedder(spec, pooling=pooling)
 
 
-def minimars(frames: int, spec: str, pooling: str | None, dataset: str = "mini_mars_full") -> dict:
+def minimars_rows(dataset: str = "mini_mars_full", leave_out: str | None = "train") -> dict[str, list[dict]]:
+    """Label rows of a mini-MARS folder per tracklet, in frame order (the ``leave_out`` split left out)."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    with open(DATA / "reid_tracklets" / dataset / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if leave_out is None or row["split"] != leave_out:
+                by[row["tracklet"]].append(row)
+    return {k: sorted(v, key=lambda r: int(r["frame_index_in_tracklet"])) for k, v in sorted(by.items())}
+
+
+def minimars_tracklets(rows_by: dict[str, list[dict]], frames: int, dataset: str = "mini_mars_full"):
+    """``(tracklets, person ids)``: each labelled tracklet with ``frames`` evenly spaced crops (not embedded)."""
     import cv2
 
     from csip_reid.core.tracklet import Tracklet
-    from csip_reid.gallery import Gallery, VideoRecord, embedder_info
-    from csip_reid.identity import build_identities
-    from csip_reid.pipeline import query_post as post
 
     root = DATA / "reid_tracklets" / dataset
-    by: dict[str, list[dict]] = defaultdict(list)
-    with open(root / "labels.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["split"] != "train":
-                by[row["tracklet"]].append(row)
-    embedder = _embedder(spec, pooling)
     tracklets, people = [], []
-    for name, rows in sorted(by.items()):
-        rows = sorted(rows, key=lambda r: int(r["frame_index_in_tracklet"]))
-        idx = np.linspace(0, len(rows) - 1, min(frames, len(rows))).round().astype(int)
-        rows = [rows[i] for i in idx]
+    for name, rows in rows_by.items():
+        rows = [rows[i] for i in np.linspace(0, len(rows) - 1, min(frames, len(rows))).round().astype(int)]
         fr = np.arange(len(rows))
         tracklets.append(Tracklet(video=f"{name}.mp4", camera=f"C{rows[0]['camera']}", track_id=1, frames=fr,
                                   timestamps=fr / 25.0, boxes=np.tile([0, 0, 128, 256], (len(rows), 1)),
                                   sample_frames=fr, crops=[cv2.imread(str(root / r["path"])) for r in rows],
                                   thumbnail=cv2.imread(str(root / rows[0]["path"]))))
         people.append(int(rows[0]["person_id"]))
+    return tracklets, people
+
+
+def stored_apart(g, tracklets: list, people: list[int]) -> tuple[dict[int, int], dict[int, str]]:
+    """Add each (embedded) tracklet to gallery ``g`` as a video of its own: ``(person, camera)`` by tracklet id."""
+    from csip_reid.gallery import VideoRecord
+
+    truth, cam = {}, {}
+    for t, p in zip(tracklets, people, strict=True):
+        vid = g.add_video(VideoRecord(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, 25.0, len(t), 128, 256),
+                          [t])
+        tid = g.tracklet_ids(vid)[0]
+        truth[tid], cam[tid] = p, t.camera
+    return truth, cam
+
+
+def minimars(frames: int, spec: str, pooling: str | None, dataset: str = "mini_mars_full") -> dict:
+    from csip_reid.gallery import Gallery, embedder_info
+    from csip_reid.identity import build_identities
+    from csip_reid.pipeline import query_post as post
+
+    embedder = _embedder(spec, pooling)
+    tracklets, people = minimars_tracklets(minimars_rows(dataset), frames, dataset)
     t0 = time.perf_counter()
     embedder.embed_tracklets(tracklets)
     embed_s = time.perf_counter() - t0
@@ -124,12 +147,7 @@ def minimars(frames: int, spec: str, pooling: str | None, dataset: str = "mini_m
                  "tracklets": len(tracklets), "people": len(set(people)), "frames_per_tracklet": frames,
                  "embed_seconds": round(embed_s, 1)}
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / "g", embedder_info(embedder)) as g:
-        truth, cam = {}, {}
-        for t, p in zip(tracklets, people, strict=True):
-            vid = g.add_video(VideoRecord(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, 25.0, len(t), 128,
-                                          256), [t])
-            tid = g.tracklet_ids(vid)[0]
-            truth[tid], cam[tid] = p, t.camera
+        truth, cam = stored_apart(g, tracklets, people)
         rep = build_identities(g)
         groups = _groups(g)
         out["auto"] = {"threshold": rep["threshold"], "source": rep["threshold_source"],

@@ -38,7 +38,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -53,7 +52,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("REID_TEST_DATA", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT / "bench"))
-from identities import SEGMENTS, _groups, pairwise_prf  # noqa: E402  (bench helpers)
+from identities import (  # noqa: E402  (bench helpers)
+    SEGMENTS,
+    _groups,
+    minimars_rows,
+    minimars_tracklets,
+    pairwise_prf,
+    stored_apart,
+)
 
 EMBEDDERS = ["onnx:osnet_x0_25_msmt17", "onnx:osnet_x0_5_msmt17", "openvino:person-reidentification-retail-0277",
              "openvino:person-reidentification-retail-0286", "openvino:person-reidentification-retail-0288"]
@@ -63,15 +69,6 @@ INTEL = DATA / "videos" / "intel_one-by-one-person-detection.mp4"
 DETECT_VIDEOS = {"mmtracking_demo.mp4": None, "mmpose_demo.mp4": None, "mmaction2_demo_skeleton.mp4": 2,
                  "tfjs_pose_squats.mp4": 1, "tfjs_pose_1.mp4": 1}
 FOUND_CONF = 0.25
-
-
-def mini_mars_rows() -> dict[str, list[dict[str, str]]]:
-    """mini-MARS label rows per tracklet, in frame order."""
-    by: dict[str, list[dict[str, str]]] = defaultdict(list)
-    with open(DATA / "reid_tracklets" / "mini_mars" / "labels.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            by[row["tracklet"]].append(row)
-    return {k: sorted(v, key=lambda r: int(r["frame_index_in_tracklet"])) for k, v in sorted(by.items())}
 
 
 def ms_per_crop(emb: Any, crops: list[np.ndarray], batch: int = 16) -> float:
@@ -121,28 +118,13 @@ def index_intel(detector: str, embedder: str, tmp: Path) -> dict[str, Any]:
 
 def identities_f1(emb: Any, rows: dict[str, list[dict[str, str]]], frames: int = 8) -> dict[str, Any]:
     """Automatic identities of the 64 mini-MARS tracklets: pairwise precision / recall / F1 vs 16 people."""
-    import cv2
-
-    from csip_reid.core.tracklet import Tracklet
     from csip_reid.gallery import Gallery, embedder_info
     from csip_reid.identity import build_identities
 
-    root = DATA / "reid_tracklets" / "mini_mars"
-    tracklets, people = [], []
-    for name, rs in rows.items():
-        rs = [rs[i] for i in np.linspace(0, len(rs) - 1, min(frames, len(rs))).round().astype(int)]
-        fr = np.arange(len(rs))
-        tracklets.append(Tracklet(video=f"{name}.mp4", camera=f"C{rs[0]['camera']}", track_id=1, frames=fr,
-                                  timestamps=fr / 25.0, boxes=np.tile([0, 0, 128, 256], (len(rs), 1)),
-                                  sample_frames=fr, crops=[cv2.imread(str(root / r["path"])) for r in rs],
-                                  thumbnail=cv2.imread(str(root / rs[0]["path"]))))
-        people.append(int(rs[0]["person_id"]))
+    tracklets, people = minimars_tracklets(rows, frames, "mini_mars")
     emb.embed_tracklets(tracklets)
     with tempfile.TemporaryDirectory() as tmp, Gallery.create(Path(tmp) / "g", embedder_info(emb)) as g:
-        truth = {}
-        for t, p in zip(tracklets, people, strict=True):
-            vid = g.add_video(f"/mars/{t.camera}/{t.video}", f"h-{t.video}", t.camera, [t], 25.0, len(t), 128, 256)
-            truth[int(g.read("SELECT id FROM tracklets WHERE video_id = ?", (vid,))[0][0])] = p
+        truth, _ = stored_apart(g, tracklets, people)
         rep = build_identities(g)
         groups = _groups(g)
         return {"threshold": round(float(rep["threshold"]), 3), "identities": len(groups), **pairwise_prf(groups, truth)}
@@ -155,7 +137,7 @@ def bench_embedders(specs: list[str], detector: str, with_identities: bool, runs
     from csip_reid.engine.evaluate import evaluate_embedder
     from csip_reid.pipeline.embed import create_embedder
 
-    rows = mini_mars_rows()
+    rows = minimars_rows("mini_mars", leave_out=None)
     paths = [r["path"] for rs in rows.values() for r in rs][::27][:64]
     crops = [cv2.imread(str(DATA / "reid_tracklets" / "mini_mars" / p)) for p in paths]
     ds = build_dataset("minimars", str(DATA / "reid_tracklets" / "mini_mars"))
