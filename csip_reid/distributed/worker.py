@@ -61,6 +61,12 @@ def _crash_once(path: str, env: str = CRASH_ONCE_ENV, suffix: str = ".crash") ->
     os._exit(17)
 
 
+def _crash_mid_video(path: str, point: Any) -> None:
+    """After a segment of a video is committed (``point`` is its resume point; None: the video is done)."""
+    if point is not None:
+        _crash_once(path, CRASH_SEGMENT_ENV, ".segment")
+
+
 class ShardWorker:
     """Indexes whole videos into one shard gallery.
 
@@ -114,7 +120,7 @@ class ShardWorker:
         self._stats = stats = ExtractStats()
         try:
             res = index_one_video(self.pipeline, shard, path, camera, force=force, log=lines.append, stats=stats,
-                                  committed=lambda point: point and _crash_once(path, CRASH_SEGMENT_ENV, ".segment"))
+                                  committed=lambda point: _crash_mid_video(path, point))
         finally:
             self._stats = None
         if res.status == "skipped":  # committed by an earlier attempt (died before the driver heard back)

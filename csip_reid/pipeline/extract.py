@@ -113,7 +113,7 @@ class ExtractStats:
         """Add what one pass over ``reader`` (a segment) decoded, failed and dropped."""
         self.frames_failed += reader.failed_frames
         self.frames_missing = reader.frames_missing  # the end of the file is in the last pass
-        self.damage = reader.damage_report() or "" if not self.segments else self._damage(reader)
+        self.damage = self._damage() if self.segments else reader.damage_report() or ""
         self.decoder = reader.decoder
         if reader.skip_stats:
             off = reader.skip_stats["skip_off"]
@@ -122,7 +122,7 @@ class ExtractStats:
             self.rewinds += reader.skip_stats["rewinds"]
         self.tracks_dropped += dropped
 
-    def _damage(self, reader: VideoReader) -> str:
+    def _damage(self) -> str:
         """The damage line of a video read in several segments (the reader's own covers its segment)."""
         if not self.frames_failed and not self.frames_missing:
             return ""

@@ -296,10 +296,11 @@ def index_one_video(pipeline: Pipeline, gallery: Gallery, path: str | Path, came
         if not force and gallery.is_indexed(content_hash, pipeline.fingerprint):
             log(f"skip {path}: already indexed with this embedder")
             return VideoResult(path, "skipped", content_hash=content_hash)
-        resume = None if force else _resume_point(pipeline, gallery, path, content_hash, log)
+        key = _settings_key(pipeline)  # stored with each resume point, checked before resuming from one
+        resume = None if force else _resume_point(pipeline, gallery, path, content_hash, key, log)
         append, cam = resume is not None, camera or Path(path).stem
         for tracklets, point in pipeline.segments(path, camera=camera, progress=progress, stats=stats, resume=resume):
-            state = None if point is None else {**point.to_dict(), "settings": _settings_key(pipeline)}
+            state = None if point is None else {**point.to_dict(), "settings": key}
             record = VideoRecord(path, content_hash, cam, fps=stats.fps, num_frames=stats.frame_count,
                                  width=stats.width, height=stats.height,
                                  stats={**stats.to_dict(), **({} if point is None else
@@ -334,7 +335,7 @@ def _settings_key(pipeline: Pipeline) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _resume_point(pipeline: Pipeline, gallery: Gallery, path: str, content_hash: str,
+def _resume_point(pipeline: Pipeline, gallery: Gallery, path: str, content_hash: str, key: str,
                   log: Callable[[str], None]) -> ResumePoint | None:
     """Where an earlier, interrupted run of this video stopped, if this run can go on from there."""
     from csip_reid.pipeline.extract import ResumePoint
@@ -344,7 +345,7 @@ def _resume_point(pipeline: Pipeline, gallery: Gallery, path: str, content_hash:
         return None
     why = ("the file changed" if stored[0] != content_hash else
            "the embedder changed" if stored[1] != pipeline.fingerprint else
-           "the pipeline settings changed" if stored[2].get("settings") != _settings_key(pipeline) else "")
+           "the pipeline settings changed" if stored[2].get("settings") != key else "")
     if why:
         log(f"restart {path} from its first frame: {why} since it was partly indexed")
         return None
